@@ -1,0 +1,47 @@
+# Lead scoring for Google Sheets — developer entry points.
+# `make demo` and `make test` work on a fresh machine: they create .venv and install.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-py test-js lint bench clean sample model serve
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+demo: $(STAMP)  ## score the bundled sample sheet with the bundled model
+	$(PY) -m backend score backend/sample/leads.csv -o scored_leads.csv
+
+test: test-py test-js  ## every test: Python, add-on (node), sidebar (Chromium)
+
+test-py: $(STAMP)
+	$(PY) -m pytest -q
+
+test-js:
+	@if [ -d tests/addon ]; then \
+	  if [ -f package.json ] && [ ! -d node_modules ]; then npm ci --no-audit --no-fund; fi; \
+	  node --test tests/addon/; \
+	fi
+
+lint: $(STAMP)
+	$(PY) -m ruff check backend tests bench
+
+sample: $(STAMP)  ## regenerate the bundled sample sheet
+	$(PY) -m backend.sample --out backend/sample/leads.csv
+
+model: $(STAMP)  ## retrain the bundled default model from the sample sheet
+	$(PY) -m backend train backend/sample/leads.csv --target Status --positive Won --value MRR --out models --force
+
+serve: $(STAMP)
+	$(PY) -m backend serve
+
+bench: $(STAMP)
+	$(PY) bench/bench_score.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache scored_leads.csv

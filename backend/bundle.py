@@ -1,0 +1,121 @@
+"""The model bundle: one directory per model version.
+
+    card.json          schema, metrics, thresholds, calibration, library versions,
+                       training-data sha256, the sha256 of every other file, and the
+                       sha256 of the card itself (``card_sha256``)
+    preprocess.joblib  the fitted FeatureBuilder (joblib is pickle: only trusted bundles load)
+    classifier.ubj     XGBoost booster, native UBJSON
+    regressor.ubj      XGBoost booster for MRR if won (absent without a value column)
+
+Every file's hash is checked before anything is unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import xgboost as xgb
+
+from backend.errors import BundleIntegrityError, ModelUnavailable
+from backend.features import FeatureBuilder
+
+CARD = "card.json"
+PREPROCESS = "preprocess.joblib"
+CLASSIFIER = "classifier.ubj"
+REGRESSOR = "regressor.ubj"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def card_digest(card: dict[str, Any]) -> str:
+    """sha256 of the card's canonical JSON, without its own ``card_sha256`` field."""
+    body = {k: v for k, v in card.items() if k != "card_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass
+class ModelBundle:
+    """Everything needed to score: preprocessing, boosters and the card."""
+
+    card: dict[str, Any]
+    features: FeatureBuilder
+    classifier: xgb.Booster
+    regressor: xgb.Booster | None = None
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        """The model's name (from the card)."""
+        return str(self.card.get("name", "lead-score"))
+
+    @property
+    def version(self) -> str:
+        """The model version (the bundle directory's name)."""
+        return str(self.card["version"])
+
+    def save(self, directory: Path) -> Path:
+        """Write the bundle into ``directory`` (created) and seal the card with file hashes."""
+        directory.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self.features, directory / PREPROCESS)
+        self.classifier.save_model(str(directory / CLASSIFIER))
+        files = [PREPROCESS, CLASSIFIER]
+        if self.regressor is not None:
+            self.regressor.save_model(str(directory / REGRESSOR))
+            files.append(REGRESSOR)
+        self.card["files"] = {f: sha256_file(directory / f) for f in files}
+        self.card["card_sha256"] = card_digest(self.card)
+        (directory / CARD).write_text(json.dumps(self.card, indent=2, sort_keys=False) + "\n")
+        self.path = directory
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path | str) -> ModelBundle:
+        """Load a bundle after checking every file against the card; refuse a changed one."""
+        directory = Path(directory)
+        card_path = directory / CARD
+        if not card_path.is_file():
+            raise ModelUnavailable(f"No model bundle at {directory}: {CARD} is missing. "
+                                   f"Train one with `python -m backend train ...` or pass --model.")
+        try:
+            card = json.loads(card_path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BundleIntegrityError(f"The model card {card_path} is damaged ({exc.__class__.__name__}). "
+                                       "Restore the bundle from a trusted copy or retrain.") from exc
+        if card.get("card_sha256") != card_digest(card):
+            raise BundleIntegrityError(f"The model card {card_path} was changed after training "
+                                       "(its sha256 does not match). Restore the bundle or retrain.")
+        for name, expected in (card.get("files") or {}).items():
+            path = directory / name
+            if not path.is_file():
+                raise BundleIntegrityError(f"The model bundle {directory} is missing {name}. "
+                                           "Restore the bundle or retrain.")
+            if sha256_file(path) != expected:
+                raise BundleIntegrityError(f"{path} does not match the sha256 in its card: the file was "
+                                           "changed or damaged, so it will not be loaded. Restore the "
+                                           "bundle from a trusted copy or retrain.")
+        if PREPROCESS not in (card.get("files") or {}) or CLASSIFIER not in card["files"]:
+            raise BundleIntegrityError(f"The model card in {directory} lists no files to check.")
+        features = joblib.load(directory / PREPROCESS)
+        classifier = xgb.Booster()
+        classifier.load_model(str(directory / CLASSIFIER))
+        regressor = None
+        if REGRESSOR in card["files"]:
+            regressor = xgb.Booster()
+            regressor.load_model(str(directory / REGRESSOR))
+        for booster in (classifier, regressor):
+            if booster is not None:
+                booster.set_param({"nthread": 1})
+        return cls(card=card, features=features, classifier=classifier, regressor=regressor,
+                   path=directory)

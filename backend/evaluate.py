@@ -1,0 +1,126 @@
+"""Held-out metrics and the quality gates.
+
+Gates are judged at the decision threshold, never on AUC alone: a model that calls
+every lead positive has recall 1.0 and can keep a high AUC, but its precision is the
+base rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import brier_score_loss, precision_recall_curve, roc_auc_score
+
+
+@dataclass(frozen=True)
+class Gates:
+    """Minimum held-out figures a model needs to be promoted (the brief's defaults)."""
+
+    min_auc: float = 0.75
+    min_precision: float = 0.65
+    min_recall: float = 0.75
+    max_calibration_error: float = 0.10
+
+    def to_dict(self) -> dict[str, float]:
+        """For the card."""
+        return asdict(self)
+
+
+def choose_threshold(y: np.ndarray, p: np.ndarray, min_recall: float) -> float:
+    """The probability cut that reaches ``min_recall`` with the best precision (ties: higher recall)."""
+    precision, recall, thresholds = precision_recall_curve(y, p)
+    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+    ok = recall >= min_recall
+    if not ok.any():
+        return float(thresholds.min())
+    best = np.flatnonzero(ok)[np.lexsort((-recall[ok], -precision[ok]))[0]]
+    return float(thresholds[best])
+
+
+def best_precision_at_recall(y: np.ndarray, p: np.ndarray, min_recall: float) -> float:
+    """The highest precision any threshold reaches while keeping recall ≥ ``min_recall``."""
+    precision, recall, _ = precision_recall_curve(y, p)
+    ok = recall[:-1] >= min_recall
+    return float(precision[:-1][ok].max()) if ok.any() else 0.0
+
+
+def calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error over equal-count bins (weighted |mean p − observed rate|)."""
+    order = np.argsort(p, kind="stable")
+    err = 0.0
+    for chunk in np.array_split(order, min(bins, len(p))):
+        if len(chunk):
+            err += len(chunk) * abs(p[chunk].mean() - y[chunk].mean())
+    return float(err / len(p))
+
+
+def top_decile_lift(y: np.ndarray, p: np.ndarray) -> float:
+    """Conversion rate in the top 10 % of leads by score, divided by the base rate."""
+    k = max(1, int(np.ceil(0.1 * len(p))))
+    top = np.argsort(-p, kind="stable")[:k]
+    base = y.mean()
+    return float(y[top].mean() / base) if base > 0 else 0.0
+
+
+def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float, min_recall: float) -> dict[str, Any]:
+    """AUC, precision / recall / F1 at the threshold, base rate, lift, Brier, calibration error."""
+    y = np.asarray(y, dtype=int)
+    pred = p >= threshold
+    tp = int((pred & (y == 1)).sum())
+    fp = int((pred & (y == 0)).sum())
+    fn = int((~pred & (y == 1)).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    both = len(np.unique(y)) == 2
+    return {
+        "n": int(len(y)),
+        "positives": int(y.sum()),
+        "base_rate": round(float(y.mean()), 4),
+        "auc": round(float(roc_auc_score(y, p)), 4) if both else None,
+        "threshold": round(float(threshold), 4),
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0,
+        "flagged_share": round(float(pred.mean()), 4),
+        "top_decile_lift": round(top_decile_lift(y, p), 3),
+        "brier": round(float(brier_score_loss(y, p)), 4),
+        "calibration_error": round(calibration_error(y, p), 4),
+        "best_precision_at_min_recall": round(best_precision_at_recall(y, p, min_recall), 4) if both else None,
+    }
+
+
+def value_metrics(actual: np.ndarray, predicted: np.ndarray, baseline: float) -> dict[str, Any]:
+    """MAE of MRR on won rows next to always predicting the training median."""
+    if len(actual) == 0:
+        return {"n": 0, "mae": None, "median_baseline_mae": None}
+    return {
+        "n": int(len(actual)),
+        "mae": round(float(np.abs(actual - predicted).mean()), 2),
+        "median_baseline_mae": round(float(np.abs(actual - baseline).mean()), 2),
+        "median_abs_pct_error": round(float(np.median(np.abs(actual - predicted) / np.maximum(actual, 1))), 4),
+    }
+
+
+def gate_failures(metrics: dict[str, Any], gates: Gates) -> list[str]:
+    """Each failed gate as a sentence a sales manager can read (empty list = passed)."""
+    out = []
+    auc = metrics.get("auc")
+    if auc is None or auc <= gates.min_auc:
+        out.append(f"AUC {auc} is not above {gates.min_auc}.")
+    if metrics["recall"] <= gates.min_recall:
+        out.append(f"Recall {metrics['recall']:.3f} at the decision threshold is not above {gates.min_recall}.")
+    if metrics["precision"] <= gates.min_precision:
+        msg = (f"Precision {metrics['precision']:.3f} at the decision threshold is not above "
+               f"{gates.min_precision}.")
+        best = metrics.get("best_precision_at_min_recall")
+        if best is not None:
+            msg += (f" With a base rate of {metrics['base_rate']:.1%}, the best precision any threshold "
+                    f"reaches at recall ≥ {gates.min_recall} on held-out data is {best:.3f}")
+            msg += (": the gate is out of reach for this data, not just this model." if best <= gates.min_precision
+                    else ".")
+        out.append(msg)
+    if metrics["calibration_error"] > gates.max_calibration_error:
+        out.append(f"Calibration error {metrics['calibration_error']:.3f} is above {gates.max_calibration_error}.")
+    return out

@@ -1,0 +1,92 @@
+"""Turn the user's cells into the model's feature matrix, identically at train and score time."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from backend.schema import (
+    OTHER_LEVEL,
+    Column,
+    Schema,
+    match_columns,
+    parse_booleans,
+    parse_categories,
+    parse_dates,
+    parse_numbers,
+)
+
+
+def today_days() -> float:
+    """Now, in days since 1970-01-01 UTC (the reference for date ages)."""
+    return time.time() / 86400.0
+
+
+@dataclass
+class TransformReport:
+    """What the feature builder noticed in the rows it was given."""
+
+    missing: list[str] = field(default_factory=list)          # model columns not in the header
+    unknown: list[str] = field(default_factory=list)          # header columns the model ignores
+    unseen: dict[str, list[str]] = field(default_factory=dict)  # column → unseen category values
+    unparsed: dict[str, list[int]] = field(default_factory=dict)  # column → row positions
+    empty_rows: list[int] = field(default_factory=list)       # rows with no model value at all
+
+
+class FeatureBuilder:
+    """Fitted preprocessing: the schema plus the category levels it learnt.
+
+    Features are one per model column (numbers, yes/no as 0/1, dates as age in days,
+    categories as pandas categoricals with fixed levels for XGBoost's native support),
+    so each feature's contribution belongs to exactly one of the user's columns.
+    """
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self.columns_: list[Column] = schema.features
+        self.feature_names_: list[str] = [f"f{i}" for i in range(len(self.columns_))]
+        self.categories_: dict[str, list[str]] = {
+            c.name: [*c.levels, OTHER_LEVEL] for c in self.columns_ if c.role == "category"}
+
+    def transform(self, frame: pd.DataFrame, *, now_days: float | None = None
+                  ) -> tuple[pd.DataFrame, TransformReport]:
+        """Build the feature matrix for ``frame`` (columns = the user's header, any order)."""
+        now = today_days() if now_days is None else now_days
+        positions, missing, unknown = match_columns(self.schema, frame.columns)
+        report = TransformReport(missing=missing, unknown=unknown)
+        n = len(frame)
+        data: dict[str, object] = {}
+        present_any = np.zeros(n, dtype=bool)
+        for fname, col in zip(self.feature_names_, self.columns_):
+            if col.name not in positions:
+                data[fname] = (pd.Categorical([None] * n, categories=self.categories_[col.name])
+                               if col.role == "category" else np.full(n, np.nan))
+                continue
+            values = frame.iloc[:, positions[col.name]]
+            if col.role == "category":
+                text = parse_categories(values)
+                known = text.isin(col.levels)
+                unseen = text.notna() & ~known
+                if unseen.any():
+                    report.unseen[col.name] = sorted(set(values[unseen.to_numpy()].astype(str).str.strip()))[:10]
+                codes = text.where(known | text.isna(), OTHER_LEVEL)
+                cat = pd.Categorical(codes, categories=self.categories_[col.name])
+                present_any |= text.notna().to_numpy()
+                data[fname] = cat
+                continue
+            if col.role == "numeric":
+                nums, bad = parse_numbers(values)
+            elif col.role == "boolean":
+                nums, bad = parse_booleans(values)
+            else:  # date → age in days
+                days, bad = parse_dates(values)
+                nums = now - days
+            if bad.any():
+                report.unparsed[col.name] = np.flatnonzero(bad).tolist()
+            present_any |= ~np.isnan(nums)
+            data[fname] = nums
+        report.empty_rows = np.flatnonzero(~present_any).tolist()
+        return pd.DataFrame(data, index=frame.index), report

@@ -1,0 +1,64 @@
+"""The output columns the product adds to a sheet, and how a result becomes cells.
+
+These header texts are a contract with users (DESIGN.md); the add-on and the Sheets
+adapter find the columns by exactly this text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+LEAD_SCORE = "Lead Score"
+CLOSE_PROBABILITY = "Close Probability"
+PREDICTED_MRR = "Predicted MRR"
+SCORE_REASONS = "Score Reasons"
+SEGMENT = "Segment"
+SCORED_AT = "Scored At"
+MODEL_VERSION = "Model Version"
+
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    LEAD_SCORE,
+    CLOSE_PROBABILITY,
+    PREDICTED_MRR,
+    SCORE_REASONS,
+    SEGMENT,
+    SCORED_AT,
+    MODEL_VERSION,
+)
+
+# Sheets API number formats applied once to the output columns.
+NUMBER_FORMATS: dict[str, dict[str, str]] = {
+    LEAD_SCORE: {"type": "NUMBER", "pattern": "0"},
+    CLOSE_PROBABILITY: {"type": "PERCENT", "pattern": "0.0%"},
+    PREDICTED_MRR: {"type": "CURRENCY", "pattern": "$#,##0"},
+    SCORED_AT: {"type": "DATE_TIME", "pattern": "yyyy-mm-dd hh:mm"},
+}
+
+
+def result_to_cells(result: Mapping[str, Any], *, scored_at: str, model_version: str) -> dict[str, Any]:
+    """Map one scoring result (the ``/v1/score`` shape) to cell values by output header.
+
+    Values are plain JSON scalars written with ``RAW`` input: a reason or segment text that
+    starts with ``=`` stays text.  A row that could not be scored gets blanks and its reason.
+    """
+    if result.get("lead_score") is None:
+        return {
+            LEAD_SCORE: "",
+            CLOSE_PROBABILITY: "",
+            PREDICTED_MRR: "",
+            SCORE_REASONS: f"Not scored: {result.get('error') or 'no usable values'}",
+            SEGMENT: "",
+            SCORED_AT: scored_at,
+            MODEL_VERSION: model_version,
+        }
+    mrr = result.get("predicted_mrr")
+    return {
+        LEAD_SCORE: int(result["lead_score"]),
+        CLOSE_PROBABILITY: round(float(result["close_probability"]), 4),
+        PREDICTED_MRR: "" if mrr is None else round(float(mrr), 2),
+        SCORE_REASONS: "; ".join(result.get("reasons") or []),
+        SEGMENT: result.get("segment") or "",
+        SCORED_AT: scored_at,
+        MODEL_VERSION: model_version,
+    }

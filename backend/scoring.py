@@ -1,0 +1,292 @@
+"""Score leads: one vectorized call over a whole frame.
+
+    close probability = Platt-calibrated XGBoost classifier
+    predicted MRR     = XGBoost regressor trained on won rows (log1p target): MRR *if won*
+    lead score        = 1 + number of saved cut-points below p × MRR (p alone without a
+                        value model); the 9 cut-points are the deciles of that expected
+                        value on held-out rows at training time, so a 10 is a lead in the
+                        top tenth of historical leads
+    reasons           = per-lead contributions (XGBoost TreeSHAP) summed back to the user's
+                        columns, on the log of the expected value:
+                        d log(p·MRR) ≈ (1 − p)·d logit(p) + d log(MRR)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from backend.bundle import ModelBundle
+from backend.errors import BadInput, NoUsableColumns
+from backend.features import TransformReport
+from backend.outputs import (
+    CLOSE_PROBABILITY,
+    LEAD_SCORE,
+    MODEL_VERSION,
+    PREDICTED_MRR,
+    SCORE_REASONS,
+    SCORED_AT,
+    SEGMENT,
+)
+from backend.schema import Column, normalize_name
+
+TOP_REASONS = 3
+
+
+@dataclass
+class Predictions:
+    """Raw model outputs for a feature matrix."""
+
+    probability: np.ndarray
+    mrr: np.ndarray | None
+    expected_value: np.ndarray
+    contributions: np.ndarray | None = None  # rows × model columns, on log expected value
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Numerically safe logistic function."""
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -40, 40)))
+
+
+def predict(bundle: ModelBundle, features: pd.DataFrame, *, contributions: bool = False) -> Predictions:
+    """Calibrated probability, MRR if won, expected value (and contributions) for all rows at once."""
+    dmatrix = xgb.DMatrix(features, enable_categorical=True, nthread=1)
+    margin = bundle.classifier.predict(dmatrix, output_margin=True)
+    cal = bundle.card["calibration"]
+    probability = sigmoid(cal["a"] * margin + cal["b"])
+    mrr = None
+    if bundle.regressor is not None:
+        mrr = np.clip(np.expm1(bundle.regressor.predict(dmatrix)), 0.0, None)
+    expected = probability * mrr if mrr is not None else probability.copy()
+    contrib = None
+    if contributions:
+        c_clf = bundle.classifier.predict(dmatrix, pred_contribs=True)[:, :-1]
+        contrib = (1.0 - probability)[:, None] * cal["a"] * c_clf
+        if bundle.regressor is not None:
+            contrib = contrib + bundle.regressor.predict(dmatrix, pred_contribs=True)[:, :-1]
+    return Predictions(probability, mrr, expected, contrib)
+
+
+def lead_scores(expected_value: np.ndarray, cutpoints: Sequence[float]) -> np.ndarray:
+    """1–10: one plus the number of held-out decile cut-points at or below each expected value."""
+    return 1 + np.searchsorted(np.asarray(cutpoints, dtype=float), expected_value, side="right")
+
+
+def segments(probability: np.ndarray, mrr: np.ndarray | None, thresholds: dict[str, Any]) -> np.ndarray:
+    """Name each lead's kind: likely or not (decision threshold) × bigger or smaller deal."""
+    likely = probability >= thresholds["decision"]
+    if mrr is None:
+        return np.where(likely, "Likely to close", "Nurture")
+    big = mrr >= thresholds["segment_mrr"]
+    return np.select(
+        [likely & big, likely & ~big, ~likely & big],
+        ["Priority: likely, bigger deal", "Quick win: likely, smaller deal", "Big bet: less likely, bigger deal"],
+        default="Nurture: less likely, smaller deal",
+    )
+
+
+def compact_number(value: float, *, currency: bool = False, percent: bool = False) -> str:
+    """12000 → '12k', 1.5e6 → '1.5M', with '$' for money columns and '%' for percentages."""
+    if percent:
+        return f"{value * 100:.0f}%"
+    sign, v = ("-" if value < 0 else ""), abs(value)
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if v >= scale:
+            text = f"{v / scale:.1f}".rstrip("0").rstrip(".") + unit
+            break
+    else:
+        text = f"{v:.0f}" if v == round(v) or v >= 100 else f"{v:.2f}".rstrip("0").rstrip(".")
+    return f"{sign}{'$' if currency else ''}{text}"
+
+
+def _describe(col: Column, cell: Any, value: float | str | None) -> str:
+    """One column's value in words, as a reason reads it."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return f"{col.name} missing"
+    if col.role == "category":
+        return f"{col.name} = {str(cell).strip()[:40]}"
+    if col.role == "boolean":
+        return f"{col.name} = {'Yes' if value else 'No'}"
+    if col.role == "date":
+        return f"{col.name} {int(round(float(value)))} days ago"
+    return f"{col.name} {compact_number(float(value), currency=col.currency, percent=col.percent)}"
+
+
+def reasons_text(bundle: ModelBundle, frame: pd.DataFrame, features: pd.DataFrame,
+                 contributions: np.ndarray, top: int = TOP_REASONS) -> list[list[str]]:
+    """The top drivers of each lead's score as short text with a direction (↑ raises, ↓ lowers)."""
+    columns = bundle.features.columns_
+    if not columns:
+        return [[] for _ in range(len(frame))]
+    header_pos = {normalize_name(h): i for i, h in reversed(list(enumerate(frame.columns)))}
+    order = np.argsort(-np.abs(contributions), axis=1, kind="stable")[:, :top]
+    feats = [features.iloc[:, j] for j in range(features.shape[1])]
+    out: list[list[str]] = []
+    for r, picks in enumerate(order):
+        row: list[str] = []
+        for j in picks:
+            c = contributions[r, j]
+            if abs(c) < 1e-6:
+                continue
+            col = columns[j]
+            pos = header_pos.get(col.key)
+            cell = frame.iat[r, pos] if pos is not None else None
+            val = feats[j].iat[r]
+            if col.role == "category":
+                val = None if pd.isna(val) else str(val)
+            row.append(f"{_describe(col, cell, val)} {'↑' if c > 0 else '↓'}")
+        out.append(row)
+    return out
+
+
+@dataclass
+class ScoreResult:
+    """Scores for every input row (same order) plus request-level warnings."""
+
+    lead_score: np.ndarray            # int, 0 where a row could not be scored
+    close_probability: np.ndarray
+    predicted_mrr: np.ndarray | None
+    segment: np.ndarray
+    reasons: list[list[str]]
+    errors: dict[int, str] = field(default_factory=dict)   # row position → why not scored
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    model: dict[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.lead_score)
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        """One JSON-ready result per row, in order (the ``/v1/score`` shape)."""
+        mrr = self.predicted_mrr
+        out = []
+        for i in range(len(self.lead_score)):
+            if i in self.errors:
+                out.append({"lead_score": None, "close_probability": None, "predicted_mrr": None,
+                            "reasons": [], "segment": None, "error": self.errors[i]})
+                continue
+            out.append({
+                "lead_score": int(self.lead_score[i]),
+                "close_probability": round(float(self.close_probability[i]), 4),
+                "predicted_mrr": None if mrr is None else round(float(mrr[i]), 2),
+                "reasons": self.reasons[i],
+                "segment": str(self.segment[i]),
+            })
+        return out
+
+    def output_frame(self, *, scored_at: str, index: pd.Index | None = None) -> pd.DataFrame:
+        """The output columns by their sheet headers (blank where a row was not scored)."""
+        bad = np.zeros(len(self), dtype=bool)
+        bad[list(self.errors)] = True
+        mrr = self.predicted_mrr
+        frame = pd.DataFrame({
+            LEAD_SCORE: pd.array(np.where(bad, 0, self.lead_score), dtype="Int64"),
+            CLOSE_PROBABILITY: np.round(self.close_probability, 4),
+            PREDICTED_MRR: np.round(mrr, 2) if mrr is not None else np.nan,
+            SCORE_REASONS: ["; ".join(r) for r in self.reasons],
+            SEGMENT: self.segment.astype(object),
+            SCORED_AT: scored_at,
+            MODEL_VERSION: self.model.get("version", ""),
+        }, index=index)
+        if bad.any():
+            frame.loc[bad, [LEAD_SCORE, CLOSE_PROBABILITY, PREDICTED_MRR, SEGMENT]] = pd.NA
+            frame.loc[bad, SCORE_REASONS] = [f"Not scored: {self.errors[i]}" for i in np.flatnonzero(bad)]
+        return frame
+
+
+def _warnings(report: TransformReport, frame: pd.DataFrame, has_value_model: bool) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if report.missing:
+        out.append({"code": "missing_columns", "columns": report.missing,
+                    "message": f"The model also uses {', '.join(report.missing)}, not in this sheet: "
+                               "those values were treated as blank, so the scores are less precise."})
+    if report.unknown:
+        out.append({"code": "unknown_columns", "columns": report.unknown,
+                    "message": f"Not used by the model: {', '.join(report.unknown[:10])}"
+                               + (" …" if len(report.unknown) > 10 else "") + "."})
+    for col, values in report.unseen.items():
+        out.append({"code": "unseen_categories", "columns": [col],
+                    "message": f"{col}: values not seen in training ({', '.join(values[:5])}) were "
+                               "scored like rare values."})
+    for col, rows in report.unparsed.items():
+        out.append({"code": "unparsed_values", "columns": [col], "rows": rows[:50],
+                    "message": f"{col}: {len(rows)} cell(s) could not be read as the expected kind "
+                               f"(e.g. '{frame[col].iloc[rows[0]] if col in frame else ''}') and were "
+                               "treated as blank."})
+    if not has_value_model:
+        out.append({"code": "no_value_model",
+                    "message": "This model has no MRR model (trained without a value column): the "
+                               "lead score uses the close probability alone."})
+    return out
+
+
+def score_frame(bundle: ModelBundle, frame: pd.DataFrame, *, now_days: float | None = None,
+                with_reasons: bool = True) -> ScoreResult:
+    """Score every row of ``frame`` (the user's columns, any order) in one call."""
+    features, report = bundle.features.transform(frame, now_days=now_days)
+    if bundle.features.columns_ and len(report.missing) == len(bundle.features.columns_):
+        expected = ", ".join(c.name for c in bundle.features.columns_[:8])
+        raise NoUsableColumns(f"None of the model's columns are in this sheet. The model reads: "
+                              f"{expected}. Check the header row (row 1) or train a model on this sheet.")
+    preds = predict(bundle, features, contributions=with_reasons)
+    thresholds = bundle.card["thresholds"]
+    reasons = (reasons_text(bundle, frame, features, preds.contributions)
+               if with_reasons and preds.contributions is not None else [[] for _ in range(len(frame))])
+    errors = {i: "no values in any of the model's columns" for i in report.empty_rows}
+    warnings = _warnings(report, frame, bundle.regressor is not None)
+    if errors:
+        rows = sorted(errors)
+        warnings.append({"code": "unscorable_rows", "rows": rows[:200],
+                         "message": f"{len(rows)} row(s) have no values in any of the model's columns "
+                                    "and were not scored."})
+    return ScoreResult(
+        lead_score=lead_scores(preds.expected_value, thresholds["score_cutpoints"]),
+        close_probability=preds.probability,
+        predicted_mrr=preds.mrr,
+        segment=segments(preds.probability, preds.mrr, thresholds),
+        reasons=reasons,
+        errors=errors,
+        warnings=warnings,
+        model={"name": bundle.name, "version": bundle.version},
+    )
+
+
+def rows_to_frame(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """Build a frame from the shape ``Range.getValues()`` gives (header + lists of cells)."""
+    if not isinstance(header, (list, tuple)) or not header:
+        raise BadInput("The header must be a non-empty list of column names (row 1 of the sheet).")
+    width = len(header)
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for i, h in enumerate(header):
+        name = str(h).strip() if h not in (None, "") else f"Column {i + 1}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name} ({seen[name]})"
+        else:
+            seen[name] = 1
+        names.append(name)
+    fixed: list[Sequence[Any]] = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, (list, tuple)):
+            raise BadInput(f"Row {i + 1} is not a list of cells.", row=i + 1)
+        if len(row) > width:
+            if any(v not in (None, "") for v in row[width:]):
+                raise BadInput(f"Row {i + 1} has {len(row)} cells but the header has {width} columns: "
+                               "send the header row that matches the data.", row=i + 1)
+            row = row[:width]
+        elif len(row) < width:
+            row = [*row, *([None] * (width - len(row)))]
+        fixed.append(row)
+    return pd.DataFrame(fixed, columns=names, dtype=object) if fixed else pd.DataFrame(columns=names, dtype=object)
+
+
+def score_rows(bundle: ModelBundle, header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> ScoreResult:
+    """Score rows in the ``getValues()`` shape: the HTTP and sheet entry point."""
+    return score_frame(bundle, rows_to_frame(header, rows))

@@ -1,0 +1,31 @@
+"""Calling the scoring core from a request: the current bundle, one timed call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from backend.scoring import score_rows
+from backend.web.context import timed
+from backend.web.state import current_bundle
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What a view needs from scoring: the model used, per-row results and warnings."""
+
+    model: dict[str, str]
+    version: str
+    results: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def score(header: list[str], rows: list[list[Any]]) -> Scored:
+    """Score all rows with the current model in one vectorized call (timed as ``score``)."""
+    bundle = current_bundle()
+    model = {"name": str(bundle.name), "version": str(bundle.version)}
+    if not rows:  # nothing to score: answer without running the model on an empty frame
+        return Scored(model, model["version"])
+    with timed("score"):
+        result = score_rows(bundle, header, rows)
+        return Scored(model, model["version"], result.results, result.warnings)

@@ -1,0 +1,93 @@
+"""What one app holds for its whole life: settings, the model bundle, the Sheets writer.
+
+Everything expensive is created on first need and kept here (``app.extensions``), never in a
+module global, so each app (and each test) has its own and nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+
+from backend.auth import Authenticator
+from backend.config import Settings
+from backend.errors import LeadScoreError, SheetsError
+
+EXTENSION = "leadscore"
+OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.json"
+
+
+class AppState:
+    """Long-lived objects of one app; the bundle and writer are loaded lazily, once."""
+
+    def __init__(self, settings: Settings, *, bundle: Any = None, sheets_writer: Any = None,
+                 authenticator: Authenticator | None = None) -> None:
+        self.settings = settings
+        self.authenticator = authenticator or Authenticator(settings)
+        self._bundle = bundle
+        self._writer = sheets_writer
+        self._openapi: bytes | None = None
+        self._lock = threading.Lock()
+
+    def bundle(self) -> Any:
+        """The active model bundle; loads it on first call (raises ModelUnavailable)."""
+        bundle = self._bundle
+        if bundle is None:
+            with self._lock:
+                if self._bundle is None:
+                    from backend.registry import load_active
+                    self._bundle = load_active(Path(self.settings.model_dir))
+                bundle = self._bundle
+        return bundle
+
+    def sheets_writer(self) -> Any:
+        """The Sheets writer, built from the settings' service account on first call."""
+        writer = self._writer
+        if writer is None:
+            with self._lock:
+                if self._writer is None:
+                    self._writer = _build_writer(self.settings)
+                writer = self._writer
+        return writer
+
+    def openapi(self) -> bytes:
+        """The OpenAPI document's bytes, read once."""
+        if self._openapi is None:
+            self._openapi = OPENAPI_PATH.read_bytes()
+        return self._openapi
+
+
+def _build_writer(settings: Settings) -> Any:
+    from backend.sheets import SheetsWriter, client_from_settings
+    try:
+        client = client_from_settings(settings)
+    except LeadScoreError:
+        raise
+    except Exception as exc:  # missing or unreadable service-account file, bad key…
+        raise SheetsError("The server could not sign in to Google Sheets with its service "
+                          "account. Its administrator must set GOOGLE_APPLICATION_CREDENTIALS "
+                          "to a valid key file.") from exc
+    return SheetsWriter(client)
+
+
+def app_state() -> AppState:
+    """The current app's state."""
+    return current_app.extensions[EXTENSION]
+
+
+def current_bundle() -> Any:
+    """The one way views reach the model bundle (so the registry can swap it later)."""
+    return app_state().bundle()
+
+
+def current_settings() -> Settings:
+    """The current app's settings."""
+    return app_state().settings
+
+
+def model_ref(bundle: Any) -> dict[str, str]:
+    """``{"name", "version"}`` of a bundle, as responses carry it."""
+    return {"name": str(bundle.name), "version": str(bundle.version)}
