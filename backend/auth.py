@@ -158,8 +158,8 @@ def match_api_key(presented: str, digests: Iterable[bytes]) -> int | None:
 def email_allowed(email: str, allowed: Iterable[str]) -> bool:
     """True when ``email`` is listed, or its domain is (exact domain; subdomains must be listed)."""
     email = email.strip().lower()
-    domain = email.rpartition("@")[2]
-    if not domain or "@" not in email:
+    local, _, domain = email.rpartition("@")
+    if not local or not domain:
         return False
     for entry in allowed:
         entry = entry.strip().lower()

@@ -170,6 +170,8 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
               "positives": int(y.sum()), "negatives": int(n_lab - y.sum())}
 
     history = frame[labelled].reset_index(drop=True)
+    won = (y_all == 1)[labelled]
+    values = _value_column(history, value, won) if value is not None else None  # fail fast, before fitting
     schema = infer_schema(history, target=target, value=value, overrides=config.overrides)
     builder = FeatureBuilder(schema)
     if not builder.columns_:
@@ -201,9 +203,7 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
     reg = None
     mrr_valid = None
     value_report: dict[str, Any] = {"column": None}
-    if value is not None:
-        won = (y_all == 1)[labelled]
-        values = _value_column(history, value, won)
+    if value is not None and values is not None:
         ok = won & ~np.isnan(values) & (values >= 0)
         fit_won = np.intersect1d(fit, np.flatnonzero(ok))
         test_won = np.intersect1d(test, np.flatnonzero(ok))

@@ -104,6 +104,8 @@ def parse_sheet_score_request(payload: Any, *, max_rows: int) -> SheetScoreReque
                 raise BadInput(f"rows[{i}] must be an object with exactly 'row' (the sheet row number) "
                                "and 'values' (that row's cells).")
             number = item["row"]
+            if type(number) is float and number.is_integer():
+                number = int(number)
             if type(number) is not int or number < 2:
                 raise BadInput(f"rows[{i}].row must be a sheet row number of 2 or more "
                                "(row 1 is the header).", row=number if type(number) is int else None)

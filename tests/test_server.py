@@ -1,0 +1,135 @@
+"""The production server: starts on loopback with a model, serves, stops; refuses unsafe binds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+from backend.config import Settings
+from backend.errors import LeadScoreError, ModelUnavailable
+from backend.server import check_bind, run
+from tests.test_web_support import assert_documented
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("LEADSCORE_") and k != "GOOGLE_APPLICATION_CREDENTIALS"}
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def serving(code: str, env: dict[str, str], port: int) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Run ``code`` in a subprocess until /healthz answers; stop it with SIGTERM afterwards."""
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"server exited early ({process.returncode}):\n{process.stdout.read()}")  # type: ignore[union-attr]
+            try:
+                if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("server did not answer /healthz in time")
+            time.sleep(0.2)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def exercise(url: str, header: list[str], rows: list[list[object]]) -> None:
+    health = requests.get(f"{url}/healthz", timeout=10)
+    assert assert_documented("GET", "/healthz", health)["status"] == "ok"
+    response = requests.post(f"{url}/v1/score", json={"header": header, "rows": rows}, timeout=60,
+                             headers={"X-Request-ID": "server-test-1"})
+    assert response.status_code == 200
+    body = assert_documented("POST", "/v1/score", response)
+    assert len(body["results"]) == len(rows)
+    assert response.headers["X-Request-ID"] == "server-test-1"
+    assert "score;dur=" in response.headers["Server-Timing"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="gunicorn does not run on Windows")
+def test_gunicorn_serves_the_model_loaded_once_before_fork(
+        tiny_models_dir: Path, sample_header_rows: tuple[list[str], list[list[object]]]) -> None:
+    port = free_port()
+    code = f"from backend.server import run; run('127.0.0.1', {port})"
+    with serving(code, server_env(LEADSCORE_MODEL_DIR=str(tiny_models_dir)), port) as (url, process):
+        exercise(url, *sample_header_rows)
+    output = process.stdout.read()  # type: ignore[union-attr]
+    assert process.returncode == 0, output
+    assert output.count("loaded model") == 1, output  # preloaded in the master, not per worker
+    assert output.count("Booting worker") == 2, output
+    assert "rid=server-test-1" in output  # the access log carries the request id
+    assert "Traceback" not in output
+
+
+def test_waitress_serves_where_gunicorn_cannot(
+        tiny_models_dir: Path, sample_header_rows: tuple[list[str], list[list[object]]]) -> None:
+    port = free_port()
+    code = ("import backend.server as s; s._gunicorn_available = lambda: False; "
+            f"s.run('127.0.0.1', {port})")
+    with serving(code, server_env(LEADSCORE_MODEL_DIR=str(tiny_models_dir)), port) as (url, process):
+        exercise(url, *sample_header_rows)
+    assert "serving with waitress" in process.stdout.read()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "leads.example.com", ""])
+def test_refuses_non_loopback_without_auth(host: str, tmp_path: Path) -> None:
+    with pytest.raises(LeadScoreError, match="LEADSCORE_API_KEYS") as info:
+        run(host, free_port(), Settings(model_dir=tmp_path))
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize("settings", [Settings(api_keys=("k",)), Settings(oidc_audience="client-id")])
+def test_non_loopback_is_fine_with_auth(settings: Settings) -> None:
+    check_bind("0.0.0.0", settings)
+
+
+def test_loopback_is_fine_without_auth() -> None:
+    for host in ("127.0.0.1", "localhost", "::1"):
+        check_bind(host, Settings())
+
+
+def test_cli_refusal_is_a_clear_message_and_exit_2(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "backend", "serve", "--host", "0.0.0.0", "--port", "8080"],
+                            cwd=ROOT, env=server_env(LEADSCORE_MODEL_DIR=str(tmp_path)),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "Refusing to listen on 0.0.0.0 without sign-in" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_no_model_fails_fast_before_serving(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable, match="No active model"):
+        run("127.0.0.1", free_port(), Settings(model_dir=tmp_path))

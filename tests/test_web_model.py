@@ -1,0 +1,47 @@
+"""``GET /v1/model``: the active model's card, behind sign-in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from flask.testing import FlaskClient
+
+from backend.bundle import ModelBundle
+from tests.test_web_support import KEY_HEADERS, assert_documented, bearer, make_app, web_settings
+
+
+@pytest.fixture(scope="module")
+def client(tiny_models_dir: Path) -> FlaskClient:
+    return make_app(web_settings(tiny_models_dir)).test_client()
+
+
+def test_card_is_the_bundles_card(client: FlaskClient, tiny_bundle: ModelBundle) -> None:
+    response = client.get("/v1/model", headers=KEY_HEADERS)
+    assert response.status_code == 200
+    card = assert_documented("GET", "/v1/model", response)
+    assert card == orjson.loads(orjson.dumps(tiny_bundle.card))
+    assert card["version"] == tiny_bundle.version and card["data_sha256"]
+
+
+def test_card_with_google_sign_in(client: FlaskClient) -> None:
+    assert client.get("/v1/model", headers=bearer()).status_code == 200
+
+
+@pytest.mark.parametrize(("headers", "status"), [
+    ({}, 401),
+    ({"X-API-Key": "wrong"}, 401),
+    ({"Authorization": "Bearer not-a-token"}, 401),
+    (None, 403),  # a valid token for an account outside the allowed domains
+])
+def test_card_needs_sign_in(client: FlaskClient, headers: dict[str, str] | None, status: int) -> None:
+    response = client.get("/v1/model", headers=bearer(email="someone@elsewhere.org") if headers is None else headers)
+    assert response.status_code == status
+    assert assert_documented("GET", "/v1/model", response)["status"] == status
+
+
+def test_card_is_503_without_a_model(tmp_path: Path) -> None:
+    response = make_app(web_settings(tmp_path)).test_client().get("/v1/model", headers=KEY_HEADERS)
+    assert response.status_code == 503
+    assert_documented("GET", "/v1/model", response)
