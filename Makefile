@@ -22,11 +22,11 @@ test: test-py test-js  ## every test: Python, add-on (node), sidebar (Chromium)
 test-py: $(STAMP)
 	$(PY) -m pytest -q
 
-test-js:
-	@if [ -d tests/addon ]; then \
-	  if [ -f package.json ] && [ ! -d node_modules ]; then npm ci --no-audit --no-fund; fi; \
-	  node --test tests/addon/; \
+test-js:  ## add-on: .gs code in node:vm fakes, payloads vs openapi.json, sidebar in Chromium
+	@if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+	  npm ci --no-audit --no-fund; \
 	fi
+	node --test tests/addon/
 
 lint: $(STAMP)
 	$(PY) -m ruff check backend tests bench

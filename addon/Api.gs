@@ -201,7 +201,8 @@ function describeHttpFailure_(response, settings) {
   const status = response.getResponseCode();
   const problem = parseProblem_(response);
   const detail = problem && problem.detail ? String(problem.detail).trim() : '';
-  const requestId = problem && problem.request_id ? String(problem.request_id) : '';
+  const requestId = problem && problem.request_id ? String(problem.request_id) :
+      headerValue_(response, 'X-Request-ID');
   const extra = { status: status, detail: detail, requestId: requestId };
   const ref = requestId ? ' (Reference: ' + requestId + '.)' : '';
   const because = detail ? ' ' + sentence_(detail) : '';
@@ -214,13 +215,14 @@ function describeHttpFailure_(response, settings) {
           (because || ' Check the selected rows and try again.'), extra);
     case 401:
       return new ScoringError('not_authorized',
-          'The lead scoring service did not accept your sign-in. If your team uses an API ' +
-          'key, check it in Settings; otherwise ask your admin to allow this add-on.' + ref,
-          extra);
+          'The lead scoring service did not accept your sign-in.' + (because ||
+          ' If your team uses an API key, check it in Settings; otherwise ask your admin to ' +
+          'allow this add-on.') + ref, extra);
     case 403:
       return new ScoringError('forbidden',
-          'Your Google account is not allowed to use the lead scoring service. Ask your ' +
-          'admin to give you (or your team\'s domain) access.' + ref, extra);
+          'You are not allowed to use the lead scoring service.' + (because ||
+          ' Ask your admin to give your Google account (or your team\'s domain) access.') + ref,
+          extra);
     case 404:
     case 405:
       return new ScoringError('wrong_url',

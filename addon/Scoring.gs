@@ -219,7 +219,7 @@ function summarize_(run) {
     (body.warnings || []).forEach((w) => pushUnique_(warnings, String(w.message || w.code)));
     (body.skipped || []).forEach((s) => {
       const reason = String(s.reason || 'Skipped by the scoring service');
-      if (s.code === 'row_moved' || MOVED_PATTERN.test(reason)) {
+      if (s.code === 'row_moved' || (MOVED_PATTERN.test(reason) && !/^Not scored/i.test(reason))) {
         moved += 1;
       }
       skipped.push({ row: s.row, reason: reason });

@@ -33,8 +33,9 @@ const MAX_PAYLOAD_CHARS = 4 * 1024 * 1024;
  *
  * @param {!Object} sheet a Sheet.
  * @return {{header: !Array<*>, lastRow: number, lastColumn: number,
- *     dataColumns: !Array<number>, outputColumns: !Object<string, number>}} the layout;
- *     column positions are 0-based indexes into a row of getValues().
+ *     dataColumns: !Array<number>, outputColumns: !Object<string, number>,
+ *     sendWidth: number}} the layout; column positions are 0-based indexes into a row of
+ *     getValues(); `sendWidth` columns from A are sent (through the last data column).
  * @throws {ScoringError} when row 1 holds no column names.
  */
 function readLayout_(sheet) {
@@ -67,6 +68,7 @@ function readLayout_(sheet) {
     lastColumn: lastColumn,
     dataColumns: dataColumns,
     outputColumns: outputColumns,
+    sendWidth: dataColumns[dataColumns.length - 1] + 1,
   };
 }
 
@@ -262,12 +264,14 @@ function dateToIso_(date, timeZone) {
 
 /**
  * Builds the request bodies for the rows, in chunks of at most `maxRows` rows (and a
- * few MB each). Only named data columns are sent; the output columns stay out so old
- * scores never feed a new one.
+ * few MB each). Cells go by position from column A, as getValues() gives them, because
+ * the backend checks the sheet's columns by position before writing; they end at the last
+ * data column, so output columns to the right of the data (where they are created) are
+ * not sent.
  *
  * @param {!Object} spreadsheet the Spreadsheet.
  * @param {!Object} sheet the Sheet the rows come from.
- * @param {{header: !Array<*>, dataColumns: !Array<number>}} layout from readLayout_.
+ * @param {{header: !Array<*>, sendWidth: number}} layout from readLayout_.
  * @param {!Array<{row: number, cells: !Array<*>}>} entries the rows to score.
  * @param {{maxRows: number, keyColumn: ?string}} options rows per request, and the key
  *     column's header text (from resolveKeyColumn_) or null.
@@ -275,7 +279,8 @@ function dateToIso_(date, timeZone) {
  */
 function buildPayloads_(spreadsheet, sheet, layout, entries, options) {
   const timeZone = spreadsheet.getSpreadsheetTimeZone();
-  const header = layout.dataColumns.map((i) => cellToJson_(layout.header[i], timeZone));
+  const width = layout.sendWidth;
+  const header = layout.header.slice(0, width).map((name) => cellToJson_(name, timeZone));
   const base = {
     spreadsheet_id: spreadsheet.getId(),
     sheet: sheet.getName(),
@@ -291,7 +296,7 @@ function buildPayloads_(spreadsheet, sheet, layout, entries, options) {
   entries.forEach((entry) => {
     const sheetRow = {
       row: entry.row,
-      values: layout.dataColumns.map((i) => cellToJson_(entry.cells[i], timeZone)),
+      values: entry.cells.slice(0, width).map((cell) => cellToJson_(cell, timeZone)),
     };
     const size = JSON.stringify(sheetRow).length + 1;
     if (rows.length && (rows.length >= options.maxRows || chars + size > MAX_PAYLOAD_CHARS)) {

@@ -7,6 +7,7 @@ base rate.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ class Gates:
     min_precision: float = 0.65
     min_recall: float = 0.75
     max_calibration_error: float = 0.10
+    max_auc_drop: float = 0.01    # vs the active model on the same held-out rows
+    max_lift_drop: float = 0.05   # relative drop of top-decile lift vs the active model
 
     def to_dict(self) -> dict[str, float]:
         """For the card."""
@@ -137,4 +140,72 @@ def gate_failures(metrics: dict[str, Any], gates: Gates) -> list[str]:
         out.append(f"Calibration error {metrics['calibration_error']:.3f} is above {allowed:.3f} "
                    f"({gates.max_calibration_error} plus {metrics.get('calibration_noise', 0.0):.3f} expected by "
                    f"chance on {metrics['n']} held-out rows).")
+    return out
+
+
+def comparison_failures(comparison: dict[str, Any], gates: Gates) -> list[str]:
+    """Gate: no worse than the active model on the same held-out rows (empty when not compared)."""
+    if comparison.get("status") != "compared":
+        return []
+    new, old = comparison["candidate"], comparison["active"]
+    out = []
+    if new["auc"] is not None and old["auc"] is not None and new["auc"] < old["auc"] - gates.max_auc_drop:
+        out.append(f"AUC {new['auc']:.3f} is more than {gates.max_auc_drop} below the active model "
+                   f"{comparison['version']} ({old['auc']:.3f}) on the same {comparison['rows']} held-out rows.")
+    if old["top_decile_lift"] > 0 and new["top_decile_lift"] < old["top_decile_lift"] * (1 - gates.max_lift_drop):
+        out.append(f"Top-decile lift {new['top_decile_lift']:.2f} is more than {gates.max_lift_drop:.0%} below "
+                   f"the active model {comparison['version']} ({old['top_decile_lift']:.2f}) on the same "
+                   f"{comparison['rows']} held-out rows.")
+    return out
+
+
+def calibration_curve(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Equal-count bins of leads: mean predicted probability next to the observed conversion rate."""
+    y = np.asarray(y, dtype=float)
+    order = np.argsort(p, kind="stable")
+    out = []
+    for chunk in np.array_split(order, min(bins, len(p))):
+        if len(chunk):
+            out.append({"n": int(len(chunk)), "mean_predicted": round(float(p[chunk].mean()), 4),
+                        "observed": round(float(y[chunk].mean()), 4)})
+    return out
+
+
+def score_bands(y: np.ndarray, scores: np.ndarray, probability: np.ndarray,
+                value: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """Per lead score 10 … 1 on held-out rows: leads, conversions, conversion rate, mean probability, value."""
+    y = np.asarray(y, dtype=int)
+    out = []
+    for score in range(10, 0, -1):
+        band = scores == score
+        n = int(band.sum())
+        won = band & (y == 1)
+        row: dict[str, Any] = {
+            "score": score, "n": n, "converted": int(won.sum()),
+            "conversion_rate": round(float(y[band].mean()), 4) if n else None,
+            "mean_probability": round(float(probability[band].mean()), 4) if n else None,
+        }
+        if value is not None:
+            live = won & ~np.isnan(value)
+            row["mean_value_won"] = round(float(value[live].mean()), 2) if live.any() else None
+            row["value_won_per_lead"] = round(float(np.nansum(value[won]) / n), 2) if n else None
+        out.append(row)
+    return out
+
+
+def monotone_steps(bands: Sequence[dict[str, Any]], key: str = "conversion_rate") -> tuple[int, int]:
+    """(steps where a higher score does at least as well as the next lower one, steps compared)."""
+    rates = [b[key] for b in bands if b.get(key) is not None and b["n"] > 0]
+    pairs = list(zip(rates, rates[1:]))
+    return sum(1 for hi, lo in pairs if hi >= lo), len(pairs)
+
+
+def summarize_folds(folds: Sequence[dict[str, Any]], keys: Sequence[str] = ("auc", "precision", "recall")
+                    ) -> dict[str, dict[str, float | None]]:
+    """Mean and standard deviation of each metric over cross-validation folds."""
+    out: dict[str, dict[str, float | None]] = {}
+    for key in keys:
+        values = np.array([f[key] for f in folds if f.get(key) is not None], dtype=float)
+        out[key] = {"mean": round(float(values.mean()), 4) if len(values) else None,
+                    "sd": round(float(values.std(ddof=1)), 4) if len(values) > 1 else None}
     return out

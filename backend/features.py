@@ -4,25 +4,39 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from backend.schema import (
     OTHER_LEVEL,
+    PLACEHOLDERS,
     Column,
     Schema,
+    clean_cell,
+    is_blank,
     match_columns,
     parse_booleans,
-    parse_categories,
     parse_dates,
     parse_numbers,
+    per_distinct,
 )
 
 
 def today_days() -> float:
     """Now, in days since 1970-01-01 UTC (the reference for date ages)."""
     return time.time() / 86400.0
+
+
+def _category_code(value: object, index: dict[str, int], other: int) -> int:
+    """Level code of one cell: -1 missing, -2 a value never seen in training."""
+    if is_blank(value):
+        return -1
+    text = clean_cell(value)
+    if text in PLACEHOLDERS:
+        return -1
+    return index.get(text, -2)
 
 
 @dataclass
@@ -60,22 +74,24 @@ class FeatureBuilder:
         n = len(frame)
         data: dict[str, object] = {}
         present_any = np.zeros(n, dtype=bool)
+        cells = frame.to_numpy(dtype=object)  # one conversion; columns are slices of it
         for fname, col in zip(self.feature_names_, self.columns_):
             if col.name not in positions:
                 data[fname] = (pd.Categorical([None] * n, categories=self.categories_[col.name])
                                if col.role == "category" else np.full(n, np.nan))
                 continue
-            values = frame.iloc[:, positions[col.name]]
+            values = pd.Series(cells[:, positions[col.name]], dtype=object, copy=False)
             if col.role == "category":
-                text = parse_categories(values)
-                known = text.isin(col.levels)
-                unseen = text.notna() & ~known
+                levels = self.categories_[col.name]
+                index = {level: i for i, level in enumerate(levels)}
+                other = index[OTHER_LEVEL]
+                codes = per_distinct(values, partial(_category_code, index=index, other=other), -1).astype(np.int64)
+                unseen = codes == -2
                 if unseen.any():
-                    report.unseen[col.name] = sorted(set(values[unseen.to_numpy()].astype(str).str.strip()))[:10]
-                codes = text.where(known | text.isna(), OTHER_LEVEL)
-                cat = pd.Categorical(codes, categories=self.categories_[col.name])
-                present_any |= text.notna().to_numpy()
-                data[fname] = cat
+                    report.unseen[col.name] = sorted({str(v).strip() for v in values[unseen]})[:10]
+                    codes[unseen] = other
+                present_any |= codes >= 0
+                data[fname] = pd.Categorical.from_codes(codes, categories=levels)
                 continue
             if col.role == "numeric":
                 nums, bad = parse_numbers(values)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ _ID_NAME = re.compile(r"(^|[\s_#-])(id|uuid|guid|key|number|no|num|#)$|^(id|#)[\
                       r"^name$|[\s_]name$|url|website|linkedin|address", re.IGNORECASE)
 
 ROLES = ("numeric", "boolean", "category", "date", "id", "text", "empty", "constant",
-         "target", "value", "output", "dropped")
+         "target", "value", "output", "dropped", "leakage")
 FEATURE_ROLES = ("numeric", "boolean", "category", "date")
 OTHER_LEVEL = "(other)"
 
@@ -50,15 +51,66 @@ def normalize_name(name: object) -> str:
     return re.sub(r"\s+", " ", str(name if name is not None else "")).strip().casefold()
 
 
+def clean_cell(value: object) -> str:
+    """One cell as comparable text: trimmed, inner spaces folded, case-folded."""
+    return " ".join(str(value).split()).casefold()
+
+
+def is_blank(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or value is pd.NA or value is pd.NaT
+
+
+def per_distinct(values: pd.Series | np.ndarray, fn: Any, blank: Any) -> list[Any]:
+    """Apply ``fn`` once per distinct cell and spread the results over the column.
+
+    Sheets repeat values (sources, yes/no, amounts), so this keeps parsing cost to the
+    number of distinct cells; ``pd.factorize`` hashes mixed str / int / float cells.
+    """
+    arr = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
+    codes, uniques = pd.factorize(arr, use_na_sentinel=True)
+    mapped = [fn(u) for u in uniques]
+    mapped.append(blank)  # code -1 (NaN / None) picks the last entry
+    table = np.empty(len(mapped), dtype=object)
+    table[:] = mapped
+    return table[codes]
+
+
 def normalize_text(values: pd.Series) -> pd.Series:
     """Cells as comparable text: trimmed, inner spaces folded, case-folded; missing → ''."""
-    text = values.astype(object).where(values.notna(), "").astype(str)
-    return text.str.strip().str.replace(r"\s+", " ", regex=True).str.casefold()
+    out = per_distinct(values, lambda v: "" if is_blank(v) else clean_cell(v), "")
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def missing_mask(values: pd.Series) -> np.ndarray:
     """True where a cell is blank, NaN or a placeholder such as ``Select`` or ``N/A``."""
-    return (values.isna() | normalize_text(values).isin(PLACEHOLDERS)).to_numpy()
+    return per_distinct(values, lambda v: is_blank(v) or clean_cell(v) in PLACEHOLDERS, True).astype(bool)
+
+
+_NAN_PAIR = (np.nan, False)
+
+
+def _number(value: object) -> tuple[float, bool]:
+    """(number, unparsed) for one cell."""
+    if isinstance(value, (bool, np.bool_)):
+        return float(value), False
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value), False
+    if is_blank(value) or not isinstance(value, str):
+        return _NAN_PAIR if is_blank(value) else (np.nan, True)
+    text = clean_cell(value)
+    if text in PLACEHOLDERS:
+        return _NAN_PAIR
+    try:
+        number = float(text)
+        return (number, False) if np.isfinite(number) else (np.nan, True)
+    except ValueError:
+        pass
+    m = _NUMBER.match(text)
+    if m is None:
+        return np.nan, True
+    number = float(m["num"].replace(",", "")) * _SUFFIX.get((m["suf"] or "").lower(), 1.0)
+    negative = m["sign"] == "-" or m["sign2"] == "-" or (m["open"] is not None and m["close"] is not None)
+    return (-number if negative else number), False
 
 
 def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -68,54 +120,82 @@ def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     non-blank cells that are not numbers (they become NaN too, and are reported).
     Handles ``$12,000``, ``12k``, ``1.2M``, ``45%`` (0.45), ``1,234.5``, ``(300)`` (-300).
     """
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return values.to_numpy(dtype=float), np.zeros(len(values), dtype=bool)
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        out = values.to_numpy(dtype=float, na_value=np.nan, copy=True)
-        return out, np.zeros(len(values), dtype=bool)
-    obj = values.astype(object)
-    is_bool = obj.map(type).eq(bool).to_numpy() if len(obj) else np.zeros(0, dtype=bool)
-    out = pd.to_numeric(obj.where(~is_bool, np.nan), errors="coerce").to_numpy(dtype=float, copy=True)
-    todo = np.isnan(out) & ~missing_mask(obj) & ~is_bool
-    unparsed = np.zeros(len(obj), dtype=bool)
-    if todo.any():
-        text = normalize_text(obj[todo])
-        parts = text.str.extract(_NUMBER)
-        ok = parts["num"].notna().to_numpy()
-        num = pd.to_numeric(parts["num"].str.replace(",", "", regex=False), errors="coerce").to_numpy(dtype=float)
-        scale = parts["suf"].map(_SUFFIX).fillna(1.0).to_numpy(dtype=float)
-        negative = (parts["sign"].eq("-") | parts["sign2"].eq("-")
-                    | (parts["open"].notna() & parts["close"].notna())).to_numpy()
-        parsed = np.where(negative, -1.0, 1.0) * num * scale
-        idx = np.flatnonzero(todo)
-        out[idx[ok]] = parsed[ok]
-        unparsed[idx[~ok]] = True
-    return out, unparsed
+    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
+        return values.to_numpy(dtype=float, na_value=np.nan, copy=True), np.zeros(len(values), dtype=bool)
+    pairs = per_distinct(values, _number, _NAN_PAIR)
+    if len(pairs) == 0:
+        return np.zeros(0), np.zeros(0, dtype=bool)
+    nums, bad = zip(*pairs)
+    return np.array(nums, dtype=float), np.array(bad, dtype=bool)
+
+
+def _boolean(value: object) -> float | None:
+    if is_blank(value):
+        return np.nan
+    text = clean_cell(value)
+    if text in TRUE_WORDS:
+        return 1.0
+    if text in FALSE_WORDS:
+        return 0.0
+    return np.nan if text in PLACEHOLDERS else None  # None marks "not a yes/no"
 
 
 def parse_booleans(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Read yes/no cells (``Yes/No``, ``TRUE/FALSE``, ``Y/N``, ``1/0``) as 1.0/0.0, NaN if missing."""
-    text = normalize_text(values)
-    out = np.full(len(values), np.nan)
-    out[text.isin(TRUE_WORDS).to_numpy()] = 1.0
-    out[text.isin(FALSE_WORDS).to_numpy()] = 0.0
-    unparsed = np.isnan(out) & ~missing_mask(values)
+    raw = per_distinct(values, _boolean, np.nan)
+    unparsed = np.array([v is None for v in raw], dtype=bool)
+    out = np.where(unparsed, np.nan, raw).astype(float) if len(raw) else np.zeros(0)
     return out, unparsed
+
+
+_EPOCH = datetime(1970, 1, 1)
+_US_DATE = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{2,4})$")
+
+
+def _days(value: object) -> tuple[float, bool]:
+    """(days since 1970-01-01 UTC, unparsed) for one date cell."""
+    if is_blank(value):
+        return _NAN_PAIR
+    if isinstance(value, datetime):
+        stamp = value
+    elif isinstance(value, date):
+        stamp = datetime(value.year, value.month, value.day)
+    else:
+        text = str(value).strip()
+        if clean_cell(text) in PLACEHOLDERS:
+            return _NAN_PAIR
+        m = _US_DATE.match(text)
+        try:
+            if m:
+                year = int(m[3]) + (2000 if len(m[3]) == 2 else 0)
+                stamp = datetime(year, int(m[1]), int(m[2]))
+            else:
+                try:
+                    stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+                except ValueError:
+                    stamp = pd.Timestamp(text).to_pydatetime()
+        except (ValueError, OverflowError, TypeError):
+            return np.nan, True
+    if stamp is pd.NaT or not isinstance(stamp, datetime):
+        return np.nan, True
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+    return (stamp - _EPOCH).total_seconds() / 86400.0, False
 
 
 def parse_dates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Read date cells (ISO, m/d/y, datetime objects) as days since 1970-01-01 UTC (NaN if missing)."""
-    obj = values.astype(object).where(~missing_mask(values), None)
-    stamps = pd.Series(pd.to_datetime(obj, errors="coerce", format="mixed", utc=True))
-    days = ((stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(days=1)).to_numpy(dtype=float, na_value=np.nan)
-    unparsed = np.isnan(days) & obj.notna().to_numpy()
-    return days, unparsed
+    pairs = per_distinct(values, _days, _NAN_PAIR)
+    if len(pairs) == 0:
+        return np.zeros(0), np.zeros(0, dtype=bool)
+    days, bad = zip(*pairs)
+    return np.array(days, dtype=float), np.array(bad, dtype=bool)
 
 
 def parse_categories(values: pd.Series) -> pd.Series:
     """Category cells as normalized text; placeholders become NaN."""
-    text = normalize_text(values)
-    return text.where(~text.isin(PLACEHOLDERS))
+    out = per_distinct(values, lambda v: None if is_blank(v) or clean_cell(v) in PLACEHOLDERS else clean_cell(v), None)
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 @dataclass
@@ -207,17 +287,18 @@ def resolve_column(frame: pd.DataFrame, name: str, what: str) -> str:
 
 
 def _infer_one(name: str, values: pd.Series, min_level_count: int, max_levels: int) -> Column:
-    n = len(values)
     present = ~missing_mask(values)
     k = int(present.sum())
     if k == 0:
         return Column(name, "empty", "no values")
-    if _ID_NAME.search(normalize_name(name)):
-        uniq = normalize_text(values[present]).nunique()
-        if uniq > 0.5 * k or uniq > 50:
-            return Column(name, "id", "identifier-like header with mostly unique values")
     live = values[present]
     nums, bad = parse_numbers(live)
+    if _ID_NAME.search(normalize_name(name)):
+        uniq = normalize_text(live).nunique()
+        # Numbers under a header such as "Time Spent on Website" are measurements, not ids,
+        # unless nearly every row has its own value.
+        if uniq > 0.5 * k or (uniq > 50 and bad.mean() > 0.05):
+            return Column(name, "id", "identifier-like header with mostly unique values")
     bools, bad_b = parse_booleans(live)
     distinct = normalize_text(live).nunique()
     if distinct == 1:
@@ -234,7 +315,8 @@ def _infer_one(name: str, values: pd.Series, min_level_count: int, max_levels: i
                       currency=bool(text.str.contains(r"[$€£¥]", regex=True).mean() > 0.05),
                       percent=bool(text.str.endswith("%").mean() > 0.5))
     text = live.astype(object)
-    looks_date = text.map(lambda v: hasattr(v, "year")).to_numpy() | normalize_text(text).str.match(_DATE_LIKE).to_numpy()
+    looks_date = (text.map(lambda v: hasattr(v, "year")).to_numpy()
+                  | normalize_text(text).str.match(_DATE_LIKE).to_numpy())
     if looks_date.mean() >= 0.9:
         return Column(name, "date", "dates (used as an age in days)")
     norm = normalize_text(live)
@@ -244,11 +326,10 @@ def _infer_one(name: str, values: pd.Series, min_level_count: int, max_levels: i
         return Column(name, "text", "free text")
     counts = norm.value_counts()
     kept = counts[counts >= max(min_level_count, 1)].index[:max_levels]
-    labels: dict[str, str] = {}
     raw = live.astype(str).str.strip()
-    for level, first in zip(norm, raw):
-        if level in kept and level not in labels:
-            labels[level] = first
+    first_seen = pd.Series(raw.to_numpy(dtype=object), index=norm.to_numpy(dtype=object))
+    first_seen = first_seen[~first_seen.index.duplicated()]
+    labels = {str(level): str(first_seen[level]) for level in kept}
     if len(kept) == 0:
         return Column(name, "text", "no value repeats often enough to learn from")
     return Column(name, "category", f"{len(kept)} levels", levels=[str(x) for x in kept],

@@ -88,7 +88,8 @@ def test_contract_and_server_both_refuse_a_broken_payload(app: Flask, broken: di
 
 
 _cell = st.one_of(st.none(), st.booleans(), st.integers(-1000, 1000), st.text(max_size=6),
-                  st.lists(st.integers(), max_size=1), st.dictionaries(st.text(max_size=2), st.integers(), max_size=1))
+                  st.lists(st.integers(-1000, 1000), max_size=1),
+                  st.dictionaries(st.text(max_size=2), st.integers(-1000, 1000), max_size=1))
 _row = st.fixed_dictionaries({"row": st.one_of(st.integers(-1, 40), st.floats(0, 40), st.text(max_size=2)),
                               "values": st.one_of(st.lists(_cell, max_size=4), st.text(max_size=3))})
 _body = st.fixed_dictionaries(

@@ -86,7 +86,7 @@ def test_sheet_request_is_parsed_with_row_numbers() -> None:
     ({"colour": "red"}, "'colour'"),
 ])
 def test_bad_sheet_requests_say_what_to_fix(overrides: dict[str, Any], says: str) -> None:
-    with pytest.raises(BadInput, match=None) as info:
+    with pytest.raises(BadInput) as info:
         parse_sheet_score_request(sheet_body(**overrides), max_rows=10)
     assert says in info.value.detail
 

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import pytest
 
 from backend.bundle import ModelBundle
-from tests.test_web_support import KEY_HEADERS, assert_documented, assert_no_traceback, make_app, post_json, web_settings
+from tests.test_web_support import (
+    KEY_HEADERS,
+    assert_documented,
+    assert_no_traceback,
+    make_app,
+    post_json,
+    web_settings,
+)
 
 SECRET = "internal-detail-4242 /srv/app/secret.py"
 
@@ -20,7 +27,7 @@ class ExplodingBundle:
 
     name = "exploding"
     version = "0"
-    card = {"name": "exploding", "version": "0"}
+    card: ClassVar[dict[str, str]] = {"name": "exploding", "version": "0"}
 
     @property
     def features(self) -> Any:

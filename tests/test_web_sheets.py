@@ -17,7 +17,6 @@ from backend.config import Settings
 from backend.errors import SheetsError
 from backend.outputs import LEAD_SCORE, MODEL_VERSION, OUTPUT_COLUMNS, SCORE_REASONS
 from backend.sheets import SheetsWriter, client_from_settings
-from backend.web.state import EXTENSION
 from tests.sheets_fake import SheetsFake, settings_for, sheets_fake_fixture  # noqa: F401  (fixture)
 from tests.test_web_support import API_KEY, assert_documented, bearer, make_app, post_json, schema_errors
 
@@ -179,14 +178,15 @@ def test_transport_failures_and_missing_credentials_are_502(
         assert "GOOGLE_APPLICATION_CREDENTIALS" in problem["detail"]
 
 
-def test_writer_errors_are_the_products_errors(app: Flask, leads: HeaderRows) -> None:
+def test_writer_errors_are_the_products_errors(settings: Settings, tiny_bundle: ModelBundle,
+                                                leads: HeaderRows) -> None:
     class Refusing:
         def write_scores(self, *args: Any, **kwargs: Any) -> Any:
             raise SheetsError("Google Sheets refused", extra={"sheets_status": 403})
 
-    app.extensions[EXTENSION]._writer = Refusing()
+    client = make_app(settings, bundle=tiny_bundle, sheets_writer=Refusing()).test_client()
     header, rows = leads
-    problem = assert_documented("POST", PATH, post_json(app.test_client(), PATH, request_body("a" * 20, header, rows)))
+    problem = assert_documented("POST", PATH, post_json(client, PATH, request_body("a" * 20, header, rows)))
     assert problem["status"] == 502 and problem["sheets_status"] == 403
 
 

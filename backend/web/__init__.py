@@ -7,7 +7,7 @@ Sheets writer are created on first need (or injected) and kept on the app.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
@@ -15,8 +15,11 @@ from backend.config import Settings
 from backend.web import context, problems
 from backend.web.state import EXTENSION, AppState
 
+if TYPE_CHECKING:
+    from backend.bundle import ModelBundle
 
-def create_app(settings: Settings | None = None, *, bundle: Any = None,
+
+def create_app(settings: Settings | None = None, *, bundle: ModelBundle | None = None,
                sheets_writer: Any = None) -> Flask:
     """Build the app; ``bundle`` and ``sheets_writer`` override the lazily loaded ones."""
     from backend.web import health, model, score, sheets

@@ -14,7 +14,7 @@ bp.before_request(require_auth)
 
 
 @bp.post("/score")
-def score_rows() -> Response:
+def score_leads() -> Response:
     """Parse → score all rows in one call → serialize."""
     req = parse_score_request(read_json(), max_rows=current_settings().max_rows)
     scored = score(req.header, req.rows)

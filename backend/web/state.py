@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
 from backend.auth import Authenticator
 from backend.config import Settings
 from backend.errors import LeadScoreError, SheetsError
+
+if TYPE_CHECKING:
+    from backend.bundle import ModelBundle
+    from backend.sheets import SheetsWriter
 
 EXTENSION = "leadscore"
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.json"
@@ -23,7 +27,7 @@ OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.json"
 class AppState:
     """Long-lived objects of one app; the bundle and writer are loaded lazily, once."""
 
-    def __init__(self, settings: Settings, *, bundle: Any = None, sheets_writer: Any = None,
+    def __init__(self, settings: Settings, *, bundle: ModelBundle | None = None, sheets_writer: Any = None,
                  authenticator: Authenticator | None = None) -> None:
         self.settings = settings
         self.authenticator = authenticator or Authenticator(settings)
@@ -32,7 +36,7 @@ class AppState:
         self._openapi: bytes | None = None
         self._lock = threading.Lock()
 
-    def bundle(self) -> Any:
+    def bundle(self) -> ModelBundle:
         """The active model bundle; loads it on first call (raises ModelUnavailable)."""
         bundle = self._bundle
         if bundle is None:
@@ -60,7 +64,7 @@ class AppState:
         return self._openapi
 
 
-def _build_writer(settings: Settings) -> Any:
+def _build_writer(settings: Settings) -> SheetsWriter:
     from backend.sheets import SheetsWriter, client_from_settings
     try:
         client = client_from_settings(settings)
@@ -78,7 +82,7 @@ def app_state() -> AppState:
     return current_app.extensions[EXTENSION]
 
 
-def current_bundle() -> Any:
+def current_bundle() -> ModelBundle:
     """The one way views reach the model bundle (so the registry can swap it later)."""
     return app_state().bundle()
 
@@ -88,6 +92,6 @@ def current_settings() -> Settings:
     return app_state().settings
 
 
-def model_ref(bundle: Any) -> dict[str, str]:
+def model_ref(bundle: ModelBundle) -> dict[str, str]:
     """``{"name", "version"}`` of a bundle, as responses carry it."""
     return {"name": str(bundle.name), "version": str(bundle.version)}

@@ -40,16 +40,28 @@ const CASES = [
     message: /could not use this data\. None of the model's columns \(Lead Source, Industry\) are in the header\./,
   },
   {
-    name: '401 not signed in',
-    answer: problem(401, 'ID token audience does not match'),
+    name: '401 not signed in: the backend’s reason is shown',
+    answer: problem(401, "The X-API-Key sent is not one of this server's keys. Check the key in the add-on's settings."),
     code: 'not_authorized',
-    message: /did not accept your sign-in\. If your team uses an API key, check it in Settings.*\(Reference: req-1234\.\)/,
+    message: /^The lead scoring service did not accept your sign-in\. The X-API-Key sent is not one of this server's keys\. .* \(Reference: req-1234\.\)$/,
+  },
+  {
+    name: '401 without a reason: what to check',
+    answer: { status: 401, headers: { 'Content-Type': 'application/problem+json', 'X-Request-ID': 'req-77' }, body: { type: 'about:blank', title: 'Not signed in', status: 401 } },
+    code: 'not_authorized',
+    message: /did not accept your sign-in\. If your team uses an API key, check it in Settings; otherwise ask your admin to allow this add-on\. \(Reference: req-77\.\)/,
   },
   {
     name: '403 not allowed',
-    answer: problem(403, 'example.org is not an allowed domain'),
+    answer: problem(403, 'The Google account rep@example.org is not allowed to use this server. Ask its admin to add your domain.'),
     code: 'forbidden',
-    message: /Your Google account is not allowed to use the lead scoring service\. Ask your admin/,
+    message: /^You are not allowed to use the lead scoring service\. The Google account rep@example\.org is not allowed/,
+  },
+  {
+    name: '403 without a reason',
+    answer: { status: 403, headers: { 'Content-Type': 'application/problem+json' }, body: { type: 'about:blank', title: 'Not allowed', status: 403 } },
+    code: 'forbidden',
+    message: /^You are not allowed to use the lead scoring service\. Ask your admin to give your Google account \(or your team's domain\) access\.$/,
   },
   {
     name: '413 too many rows',
@@ -112,10 +124,10 @@ for (const c of CASES) {
     const err = failure(c.answer);
     assert.equal(err.code, c.code);
     assert.match(err.message, c.message);
-    if (c.answer.body && typeof c.answer.body === 'object') {
+    if (c.answer.body && typeof c.answer.body === 'object' && c.answer.body.detail) {
       assertMatches('Problem', c.answer.body);
-      assert.equal(err.status, c.answer.status);
     }
+    if (c.answer.status && c.answer.status !== 200) assert.equal(err.status, c.answer.status);
     assert.doesNotMatch(err.message, /undefined|null|\[object/);
   });
 }

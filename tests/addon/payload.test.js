@@ -70,15 +70,17 @@ test('cells: dates become ISO strings in the sheet time zone, empty cells "", nu
   assertMatches('SheetScoreRequest', requests[0].body);
 });
 
-test('output columns and unnamed columns are not sent; positions of the rest stay aligned', () => {
+test('cells go by position from column A through the last data column (output columns at the right stay out)', () => {
   const values = [
     ['Company', 'Lead Score', 'Lead Source', '', 'MRR', 'Model Version', 'Scored At'],
     ['Acme', 7, 'Referral', 'stray', 900, '2024.11.1', '2024-11-01 10:00'],
   ];
   const { requests } = scoreSelection(values, 'A2:G2');
   const body = requests[0].body;
-  assert.deepEqual(body.header, ['Company', 'Lead Source', 'MRR']);
-  assert.deepEqual(body.rows, [{ row: 2, values: ['Acme', 'Referral', 900] }]);
+  // The backend checks the sheet's columns by position, so nothing in between is dropped.
+  assert.deepEqual(body.header, ['Company', 'Lead Score', 'Lead Source', '', 'MRR']);
+  assert.deepEqual(body.rows, [{ row: 2, values: ['Acme', 7, 'Referral', 'stray', 900] }]);
+  assertMatches('SheetScoreRequest', body);
 });
 
 test('the lead key column goes out as key_columns, spelled as in the header', () => {

@@ -1,0 +1,364 @@
+"""The leakage guard: columns that give the outcome away are excluded before training.
+
+A column filled in by sales *after* a lead closed (a close date, a loss reason, "Closed by
+Horizzon" in a tags column, the length of the call that closed the deal) makes a model
+look excellent on history and useless on new leads, which do not have it yet.  Before
+any booster is fitted, each candidate feature is checked on the *fit* rows only:
+
+    near-perfect predictor   on its own, the column ranks won above lost leads with
+                             AUC ≥ 0.95 (values in order, and values grouped out of fold)
+    near-certain level       one value (or the blank) covers ≥ 2 % and ≥ 30 rows and
+                             converts at ~0 % or ~100 % where the base rate predicts otherwise
+    post-outcome date        a date named like close / won / lost date, or whose mere
+                             presence predicts the outcome
+    filled only when closed  filled in most closed rows but (almost) blank in open ones
+    id-like                  a unique whole number per row, dense or in row order
+    dominant column          alone it predicts better than every other column together
+                             adds to it (AUC lost without it ≥ 0.08): the mark of a field
+                             recorded during or after the sale, such as call duration
+
+Flagged columns are excluded with a sentence saying why and the figure behind it; the
+user keeps one with ``--keep COL`` when it is known before the outcome.  Everything is a
+whole-column (numpy / pandas) computation; the dominance check fits a few small boosters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from backend.schema import Column, Schema, normalize_name
+
+_POST_OUTCOME_DATE = re.compile(
+    r"\b(close|closed|closing|won|win|lost|loss|converted|conversion|signed|signing|churn|churned|"
+    r"cancel|cancelled|canceled|decision|outcome|result|resolved|completed|paid)\b")
+
+
+@dataclass(frozen=True)
+class LeakageRules:
+    """Thresholds of the guard (recorded in the card)."""
+
+    max_auc: float = 0.95            # single-column AUC at or above this: near-perfect
+    level_min_share: float = 0.02    # a near-certain level covers at least this share of rows …
+    level_min_rows: int = 30         # … and this many rows
+    level_min_expected: float = 10   # … where the base rate predicts at least this many of the other outcome
+    level_purity: float = 0.10       # other-outcome rate ≤ this × its base rate
+    level_min_explained: float = 0.03  # the level holds ≥ this share of one outcome's rows
+    date_presence_auc: float = 0.80  # a date whose presence alone reaches this AUC
+    open_max_present: float = 0.05   # filled in ≤ this share of open rows …
+    closed_min_present: float = 0.50  # … but ≥ this share of closed rows
+    open_min_rows: int = 20          # open rows needed to judge that
+    dominance_min_auc: float = 0.75  # candidates for the dominance check
+    dominance_min_gain: float = 0.08  # AUC the model loses without the column
+    dominance_candidates: int = 3
+    dominance_min_rows: int = 200
+
+    def to_dict(self) -> dict[str, float]:
+        """For the card."""
+        return asdict(self)
+
+
+@dataclass
+class Finding:
+    """One flagged column: what rule caught it, in words, and the figure behind it."""
+
+    column: str
+    kind: str
+    why: str
+    figure: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    excluded: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for the card and the experiment log."""
+        return asdict(self)
+
+    def message(self) -> str:
+        """One line for the terminal."""
+        action = "excluded" if self.excluded else "kept (--keep)"
+        return f"{self.column!r} {action}: {self.why} [{self.figure}]"
+
+
+# ---------------------------------------------------------------- vectorized statistics
+
+def rank_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC from average ranks (ties count half); 0.5 when one class is absent."""
+    n1 = int(y.sum())
+    n0 = len(y) - n1
+    if n1 == 0 or n0 == 0:
+        return 0.5
+    ranks = pd.Series(score).rank(method="average").to_numpy()
+    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def _two_sided(auc: float) -> float:
+    return max(auc, 1.0 - auc)
+
+
+def ordered_auc(y: np.ndarray, values: np.ndarray) -> float:
+    """How well the values' order separates the outcomes (either direction; blanks at either end)."""
+    missing = np.isnan(values)
+    if missing.all():
+        return 0.5
+    lo = np.where(missing, -np.inf, values)
+    best = _two_sided(rank_auc(y, lo))
+    if missing.any():
+        best = max(best, _two_sided(rank_auc(y, np.where(missing, np.inf, values))))
+    return best
+
+
+def group_codes(values: pd.Series | np.ndarray, max_bins: int = 20) -> np.ndarray:
+    """Integer group per row: category levels, distinct numbers (≤ 50) or quantile bins; blank = its own group."""
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy().astype(np.int64)
+        return np.where(codes < 0, codes.max(initial=0) + 1, codes)
+    v = np.asarray(values, dtype=float)
+    missing = np.isnan(v)
+    codes = np.zeros(len(v), dtype=np.int64)
+    live = v[~missing]
+    if len(live):
+        uniq = np.unique(live)
+        if len(uniq) <= 50:
+            codes[~missing] = np.searchsorted(uniq, live)
+        else:
+            edges = np.unique(np.quantile(live, np.linspace(0, 1, max_bins + 1)[1:-1]))
+            codes[~missing] = np.searchsorted(edges, live, side="right")
+    codes[missing] = codes.max(initial=0) + 1
+    return codes
+
+
+def grouped_auc(y: np.ndarray, codes: np.ndarray, seed: int, folds: int = 5, prior: float = 10.0) -> float:
+    """AUC of each row's group conversion rate, estimated out of fold (so small groups can't memorize)."""
+    n = len(y)
+    if n < 2 * folds or y.min() == y.max():
+        return 0.5
+    k = min(folds, int(np.bincount(y).min()))
+    if k < 2:
+        return 0.5
+    encoded = np.empty(n)
+    size = int(codes.max()) + 1
+    for train_idx, held_idx in StratifiedKFold(k, shuffle=True, random_state=seed).split(codes, y):
+        base = y[train_idx].mean()
+        hits = np.bincount(codes[train_idx], weights=y[train_idx], minlength=size)
+        count = np.bincount(codes[train_idx], minlength=size)
+        rate = (hits + prior * base) / (count + prior)
+        encoded[held_idx] = rate[codes[held_idx]]
+    return _two_sided(rank_auc(y, encoded))
+
+
+def _present(values: pd.Series) -> np.ndarray:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.notna().to_numpy()
+    return ~np.isnan(values.to_numpy(dtype=float))
+
+
+# ---------------------------------------------------------------- the rules
+
+def _near_certain_level(col: Column, values: pd.Series, y: np.ndarray, rules: LeakageRules) -> Finding | None:
+    if col.role in ("category", "boolean"):
+        codes = group_codes(values)
+        candidates = None
+    else:  # numbers and dates: only the blank is a "level" (a value range is an honest threshold)
+        codes = (~_present(values)).astype(np.int64)
+        candidates = 1
+    n = len(y)
+    base = float(y.mean())
+    size = int(codes.max()) + 1
+    count = np.bincount(codes, minlength=size)
+    wins = np.bincount(codes, weights=y, minlength=size)
+    rate = np.divide(wins, count, out=np.zeros(size), where=count > 0)
+    big = (count >= rules.level_min_rows) & (count >= rules.level_min_share * n)
+    low = big & (count * base >= rules.level_min_expected) & (rate <= rules.level_purity * base)
+    high = big & (count * (1 - base) >= rules.level_min_expected) & (1 - rate <= rules.level_purity * (1 - base))
+    n_pos, n_neg = y.sum(), n - y.sum()
+    explained = np.where(high, wins / max(n_pos, 1), (count - wins) / max(n_neg, 1))
+    hits = np.flatnonzero((low | high) & (explained >= rules.level_min_explained))
+    if candidates is not None:
+        hits = hits[hits == candidates]
+    if not len(hits):
+        return None
+    best = hits[np.argmax(count[hits])]
+    level = _level_name(col, values, codes, best)
+    share = count[best] / n
+    direction = "converted" if high[best] else "did not convert"
+    pct = rate[best] if high[best] else 1 - rate[best]
+    return Finding(
+        col.name, "near-certain level",
+        f"{pct:.0%} of the {int(count[best])} leads with {col.name} = {level!r} {direction} "
+        f"(base rate {base:.0%}): a value like this is usually recorded once the outcome is known",
+        f"{level!r}: {rate[best]:.1%} converted over {int(count[best])} rows",
+        {"level": level, "rows": int(count[best]), "row_share": round(float(share), 4),
+         "conversion": round(float(rate[best]), 4), "base_rate": round(base, 4),
+         "share_of_outcomes": round(float(explained[best]), 4)})
+
+
+def _level_name(col: Column, values: pd.Series, codes: np.ndarray, code: int) -> str:
+    row = int(np.flatnonzero(codes == code)[0])
+    value = values.iloc[row]
+    if pd.isna(value):
+        return "(blank)"
+    if col.role == "category":
+        return col.labels.get(str(value), str(value))
+    if col.role == "boolean":
+        return "Yes" if value else "No"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _is_id_like(values: np.ndarray, rows: np.ndarray) -> float | None:
+    """Distinct share when a numeric column looks like a row number (dense or in row order)."""
+    live = ~np.isnan(values)
+    v = values[live]
+    if len(v) < 50 or not np.all(v == np.round(v)):
+        return None
+    distinct = len(np.unique(v)) / len(v)
+    if distinct < 0.98:
+        return None
+    dense = (v.max() - v.min()) <= 3 * len(v)
+    ordered = abs(pd.Series(v).corr(pd.Series(rows[live]), method="spearman")) >= 0.95
+    return float(distinct) if dense or ordered else None
+
+
+def _quick_auc(x: pd.DataFrame, y: np.ndarray, a: np.ndarray, b: np.ndarray, seed: int) -> float:
+    params = {"objective": "binary:logistic", "eval_metric": "logloss", "eta": 0.1, "max_depth": 4,
+              "min_child_weight": 2.0, "subsample": 0.8, "colsample_bytree": 1.0, "max_cat_to_onehot": 4,
+              "nthread": 1, "tree_method": "hist", "seed": seed, "max_bin": 64}
+    da = xgb.DMatrix(x.iloc[a], label=y[a], enable_categorical=True, nthread=1)
+    db = xgb.DMatrix(x.iloc[b], label=y[b], enable_categorical=True, nthread=1)
+    booster = xgb.train(params, da, 200, evals=[(db, "b")], early_stopping_rounds=20, verbose_eval=False)
+    p = booster.predict(db, iteration_range=(0, booster.best_iteration + 1))
+    return float(roc_auc_score(y[b], p))
+
+
+def _dominant(x: pd.DataFrame, columns: Sequence[Column], y: np.ndarray, alone: dict[str, float],
+              flagged: set[str], rules: LeakageRules, seed: int) -> list[Finding]:
+    names = [c.name for c in columns]
+    live = [i for i, c in enumerate(columns) if c.name not in flagged]
+    candidates = sorted((i for i in live if alone.get(columns[i].name, 0) >= rules.dominance_min_auc),
+                        key=lambda i: -alone[columns[i].name])[: rules.dominance_candidates]
+    if not candidates or len(live) < 2 or len(y) < rules.dominance_min_rows or np.bincount(y).min() < 20:
+        return []
+    idx = np.arange(len(y))
+    a, b = train_test_split(idx, test_size=0.25, random_state=seed, stratify=y)
+    frame = x.copy()
+    frame.columns = names
+    keep = [names[i] for i in live]
+    with_all = _quick_auc(frame[keep], y, a, b, seed)
+    out = []
+    for i in candidates:
+        name = names[i]
+        without = _quick_auc(frame[[k for k in keep if k != name]], y, a, b, seed)
+        gain = with_all - without
+        if gain >= rules.dominance_min_gain:
+            out.append(Finding(
+                name, "dominant column",
+                f"on its own {name} predicts the outcome about as well as every other column together, and the "
+                f"model loses {gain:.2f} AUC without it: typical of a field recorded during or after the sale "
+                "(e.g. a call's duration)",
+                f"AUC {alone[name]:.3f} alone; {with_all:.3f} with it vs {without:.3f} without",
+                {"auc_alone": round(alone[name], 4), "auc_with": round(with_all, 4),
+                 "auc_without": round(without, 4), "auc_gain": round(gain, 4)}))
+    return out
+
+
+def find_leaks(x: pd.DataFrame, columns: Sequence[Column], y: np.ndarray, *, open_x: pd.DataFrame | None = None,
+               rules: LeakageRules | None = None, seed: int = 0) -> list[Finding]:
+    """Check each feature column of ``x`` (one per ``columns``, labelled fit rows, outcomes ``y``).
+
+    ``open_x`` holds the same features for the sheet's open rows (no outcome yet), when any.
+    """
+    rules = rules or LeakageRules()
+    y = np.asarray(y, dtype=int)
+    found: dict[str, Finding] = {}
+    alone: dict[str, float] = {}
+    positions = np.arange(len(y))
+    for j, col in enumerate(columns):
+        values = x.iloc[:, j]
+        present = _present(values)
+        # 1. dates named like an outcome, or whose presence gives the outcome away
+        if col.role == "date":
+            key = normalize_name(col.name).replace("_", " ")
+            if _POST_OUTCOME_DATE.search(key):
+                found[col.name] = Finding(
+                    col.name, "post-outcome date",
+                    f"the header '{col.name}' names a date recorded when a lead closes; new leads don't have it",
+                    "named like a close / outcome date", {"rule": "name"})
+                continue
+            presence = _two_sided(rank_auc(y, present.astype(float)))
+            if presence >= rules.date_presence_auc:
+                found[col.name] = Finding(
+                    col.name, "post-outcome date",
+                    f"whether '{col.name}' is filled in predicts the outcome on its own: a date recorded "
+                    "after the outcome", f"presence AUC {presence:.3f}",
+                    {"rule": "presence", "presence_auc": round(presence, 4),
+                     "filled_share": round(float(present.mean()), 4)})
+                continue
+        # 2. filled in closed rows, blank in open ones
+        if open_x is not None and len(open_x) >= rules.open_min_rows:
+            open_present = float(_present(open_x.iloc[:, j]).mean())
+            closed_present = float(present.mean())
+            if open_present <= rules.open_max_present and closed_present >= rules.closed_min_present:
+                found[col.name] = Finding(
+                    col.name, "filled only when closed",
+                    f"'{col.name}' is filled in {closed_present:.0%} of closed leads but only {open_present:.0%} "
+                    "of open ones: it is recorded when a lead closes",
+                    f"filled {closed_present:.0%} closed vs {open_present:.0%} open",
+                    {"filled_closed": round(closed_present, 4), "filled_open": round(open_present, 4),
+                     "open_rows": len(open_x)})
+                continue
+        # 3. near-perfect on its own
+        codes = group_codes(values)
+        auc = grouped_auc(y, codes, seed)
+        if not isinstance(values.dtype, pd.CategoricalDtype):
+            auc = max(auc, ordered_auc(y, values.to_numpy(dtype=float)))
+        alone[col.name] = auc
+        if auc >= rules.max_auc:
+            found[col.name] = Finding(
+                col.name, "near-perfect predictor",
+                f"on its own '{col.name}' separates won from lost leads almost perfectly: it is most likely "
+                "recorded after the outcome", f"AUC {auc:.3f} alone", {"auc_alone": round(auc, 4)})
+            continue
+        # 4. one value that (almost) always means won, or lost
+        if col.role in ("category", "boolean") or not present.all():
+            level = _near_certain_level(col, values, y, rules)
+            if level is not None:
+                level.evidence["auc_alone"] = round(auc, 4)
+                found[col.name] = level
+                continue
+        # 5. row numbers
+        if col.role == "numeric":
+            distinct = _is_id_like(values.to_numpy(dtype=float), positions)
+            if distinct is not None:
+                found[col.name] = Finding(
+                    col.name, "id-like", f"'{col.name}' holds a different whole number in every row, like a "
+                    "row number or id: it describes the record, not the lead",
+                    f"{distinct:.0%} distinct values", {"distinct_share": round(distinct, 4)})
+    for finding in _dominant(x, columns, y, alone, set(found), rules, seed):
+        found[finding.column] = finding
+    order = {c.name: i for i, c in enumerate(columns)}
+    return sorted(found.values(), key=lambda f: order[f.column])
+
+
+def apply_findings(schema: Schema, findings: Iterable[Finding], keep: Iterable[str] = ()) -> Schema:
+    """The schema with flagged columns given the ``leakage`` role, except those the user keeps."""
+    kept = {normalize_name(k) for k in keep}
+    by_name = {}
+    for f in findings:
+        f.excluded = normalize_name(f.column) not in kept
+        by_name[f.column] = f
+    columns = []
+    for c in schema.columns:
+        f = by_name.get(c.name)
+        if f is not None and f.excluded:
+            columns.append(replace(c, role="leakage", reason=f"likely leakage: {f.why} ({f.figure}); "
+                                   f"--keep '{c.name}' to use it"))
+        else:
+            columns.append(c)
+    return Schema(columns)
