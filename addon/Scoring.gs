@@ -203,6 +203,7 @@ function summarize_(run) {
   const warnings = [];
   const errors = [];
   const cellsByRow = {};
+  const timeZone = run.spreadsheet.getSpreadsheetTimeZone();
   run.plan.entries.forEach((entry) => { cellsByRow[entry.row] = entry.cells; });
   let model = run.model;
   let scored = 0;
@@ -242,7 +243,7 @@ function summarize_(run) {
       }
       leads.push({
         row: row,
-        label: leadLabel_(cellsByRow[row], run.layout, run.keyColumn, row),
+        label: leadLabel_(cellsByRow[row], run.layout, run.keyColumn, row, timeZone),
         score: score,
         probability: typeof result.close_probability === 'number' ? result.close_probability : null,
         mrr: typeof result.predicted_mrr === 'number' ? result.predicted_mrr : null,
@@ -310,15 +311,16 @@ function groupSkipped_(skipped) {
  * @param {!Object} layout from readLayout_.
  * @param {?string} keyColumn the key column's header text, or null.
  * @param {number} row the sheet row number, used when the row has no text.
+ * @param {string} timeZone the spreadsheet's time zone, for a date used as a name.
  * @return {string} e.g. "Acme Corp".
  */
-function leadLabel_(cells, layout, keyColumn, row) {
+function leadLabel_(cells, layout, keyColumn, row, timeZone) {
   if (cells) {
     const keyIndex = keyColumn === null ? undefined :
         layout.dataColumns.find((i) => String(layout.header[i]) === keyColumn);
     const columns = keyIndex === undefined ? layout.dataColumns : [keyIndex].concat(layout.dataColumns);
     for (let i = 0; i < columns.length; i++) {
-      const text = headerText_(cellToJson_(cells[columns[i]], 'UTC'));
+      const text = headerText_(cellToJson_(cells[columns[i]], timeZone));
       if (text !== '') {
         return text.length > 60 ? text.slice(0, 59) + '…' : text;
       }

@@ -6,15 +6,19 @@
     preprocess.joblib  the fitted FeatureBuilder (joblib is pickle: only trusted bundles load)
     classifier.ubj     XGBoost booster, native UBJSON
     regressor.ubj      XGBoost booster for MRR if won (absent without a value column)
+    report.html        the model report (self-contained HTML), when training wrote one
+    training_rows.npy  hashes of the rows the model learnt from (compares models fairly)
 
-Every file's hash is checked before anything is unpickled.
+Every file's hash is checked before anything is unpickled; attachments (report,
+training rows) are checked again whenever they are read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,10 @@ CARD = "card.json"
 PREPROCESS = "preprocess.joblib"
 CLASSIFIER = "classifier.ubj"
 REGRESSOR = "regressor.ubj"
+REPORT = "report.html"
+TRAINING_ROWS = "training_rows.npy"
+_CORE_FILES = frozenset({CARD, PREPROCESS, CLASSIFIER, REGRESSOR})
+_ATTACHMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def sha256_file(path: Path) -> str:
@@ -54,6 +62,7 @@ class ModelBundle:
     classifier: xgb.Booster
     regressor: xgb.Booster | None = None
     path: Path | None = None
+    attachments: dict[str, bytes] = field(default_factory=dict, repr=False)  # extra files to write and seal
 
     @property
     def name(self) -> str:
@@ -74,6 +83,11 @@ class ModelBundle:
         if self.regressor is not None:
             self.regressor.save_model(str(directory / REGRESSOR))
             files.append(REGRESSOR)
+        for name, data in self.attachments.items():
+            if name in _CORE_FILES or not _ATTACHMENT_NAME.match(name):
+                raise ValueError(f"not a valid attachment name: {name!r}")
+            (directory / name).write_bytes(data)
+            files.append(name)
         self.card["files"] = {f: sha256_file(directory / f) for f in files}
         self.card["card_sha256"] = card_digest(self.card)
         (directory / CARD).write_text(json.dumps(self.card, indent=2, sort_keys=False) + "\n")
@@ -119,3 +133,19 @@ class ModelBundle:
                 booster.set_param({"nthread": 1})
         return cls(card=card, features=features, classifier=classifier, regressor=regressor,
                    path=directory)
+
+    def read_attachment(self, name: str) -> bytes:
+        """An attached file's bytes (report, training rows), checked against the card's sha256."""
+        if name in self.attachments:
+            return self.attachments[name]
+        expected = (self.card.get("files") or {}).get(name)
+        if expected is None or self.path is None:
+            raise ModelUnavailable(f"Model {self.card.get('version')} has no {name}: retrain it to get one.")
+        path = Path(self.path) / name
+        if not path.is_file():
+            raise BundleIntegrityError(f"The model bundle {self.path} is missing {name}. Restore the bundle or retrain.")
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != expected:
+            raise BundleIntegrityError(f"{path} does not match the sha256 in its card: the file was changed or "
+                                       "damaged. Restore the bundle from a trusted copy or retrain.")
+        return data

@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.model_dir / "active.json").is_file():
         print(f"no active model in {args.model_dir}: pass --model-dir", file=sys.stderr)
         return 2
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     payload, source = load_payload(args.rows)
     body = orjson.dumps(payload)
     port = free_port()
@@ -215,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"POST /v1/score, {args.rows} rows per request ({len(body) / 1024:.0f} KiB JSON) from {source}")
     print(f"model {model['name']} {model['version']}; server: gunicorn, 2 workers x 4 threads on 127.0.0.1; "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}")
+    if load_before is not None:
+        print(f"machine load average (1 min) before / after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f} "
+              "(other processes on the machine inflate these figures)")
     print(f"\nlatency, 1 client, {len(walls)} sequential requests after {args.warmup} warm-up (wall time per request):")
     print(f"  median {statistics.median(walls):7.1f} ms   p95 {percentile(walls, 95):7.1f} ms   "
           f"mean {statistics.fmean(walls):7.1f} ms   min {min(walls):.1f}   max {max(walls):.1f}")
