@@ -178,7 +178,9 @@ function storeLastRun_(summary) {
   let text = JSON.stringify(trimmed);
   // Drop detail from the end until it fits; the counts always stay.
   while (text.length > 8500 && trimmed.skipped && trimmed.skipped.some((g) => g.rows.length > 1)) {
-    trimmed.skipped.forEach((group) => { group.rows = group.rows.slice(0, Math.ceil(group.rows.length / 2)); });
+    trimmed.skipped.forEach((group) => {
+      group.rows = group.rows.slice(0, Math.ceil(group.rows.length / 2));
+    });
     text = JSON.stringify(trimmed);
   }
   while (text.length > 8500 && (trimmed.warnings.length || trimmed.skipped.length > 1)) {

@@ -25,7 +25,7 @@ const TOP_LEADS = 5;
 /** Row numbers kept per skip reason in the summary. */
 const ROWS_PER_REASON = 20;
 
-/** How the backend says a row moved between reading and writing (no code in the API). */
+/** How the backend words the skip of a row that moved after it was read (no code for it). */
 const MOVED_PATTERN = /\b(moved|changed|sorted|inserted|deleted|no longer)\b/i;
 
 /**
@@ -212,7 +212,8 @@ function summarize_(run) {
   run.outcomes.forEach((outcome, i) => {
     if (!outcome.ok) {
       pushUnique_(errors, outcome.error.message);
-      run.payloads[i].rows.forEach((r) => skipped.push({ row: r.row, reason: 'Not sent: ' + outcome.error.message }));
+      const reason = 'Not sent: ' + outcome.error.message;
+      run.payloads[i].rows.forEach((r) => skipped.push({ row: r.row, reason: reason }));
       return;
     }
     const body = outcome.body;
@@ -300,7 +301,11 @@ function groupSkipped_(skipped) {
     groups[s.reason].rows.push(s.row);
   });
   return order.map((reason) => groups[reason])
-      .map((g) => ({ reason: g.reason, count: g.count, rows: g.rows.sort((a, b) => a - b).slice(0, ROWS_PER_REASON) }))
+      .map((g) => ({
+        reason: g.reason,
+        count: g.count,
+        rows: g.rows.sort((a, b) => a - b).slice(0, ROWS_PER_REASON),
+      }))
       .sort((a, b) => b.count - a.count);
 }
 

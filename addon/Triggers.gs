@@ -103,7 +103,12 @@ function autoRescoreOnEdit(e) {
   if (!watched || watched.getSheetId() !== sheet.getSheetId() || range.getLastRow() < 2) {
     return null;
   }
-  const rows = editedDataRows_(sheet, range);
+  let rows;
+  try {
+    rows = editedDataRows_(sheet, range);
+  } catch (err) {
+    return null; // no header row yet: nothing to score
+  }
   if (!rows.length) {
     return null;
   }

@@ -143,7 +143,8 @@ class ModelBundle:
             raise ModelUnavailable(f"Model {self.card.get('version')} has no {name}: retrain it to get one.")
         path = Path(self.path) / name
         if not path.is_file():
-            raise BundleIntegrityError(f"The model bundle {self.path} is missing {name}. Restore the bundle or retrain.")
+            raise BundleIntegrityError(f"The model bundle {self.path} is missing {name}. "
+                                       "Restore the bundle or retrain.")
         data = path.read_bytes()
         if hashlib.sha256(data).hexdigest() != expected:
             raise BundleIntegrityError(f"{path} does not match the sha256 in its card: the file was changed or "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -167,6 +168,9 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     from backend.scoring import score_frame
 
     bundle = ModelBundle.load(registry.resolve(args.model, settings.model_dir))
+    for booster in (bundle.classifier, bundle.regressor):  # a batch job may use every core
+        if booster is not None:
+            booster.set_param({"nthread": os.cpu_count() or 1})
     src = Path(args.data)
     out = check_writable(args.out or f"{src.stem}.scored.csv")
     scored_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
@@ -224,7 +228,7 @@ def _print_ranked(top: Any, bundle: Any) -> None:
         table.add_row(str(r["_row"]), str(r[label]), str(r[LEAD_SCORE]), f"{float(r[CLOSE_PROBABILITY]):.0%}",
                       "" if mrr != mrr else f"${float(mrr):,.0f}", str(r[SEGMENT]),
                       str(r[SCORE_REASONS]).split("; ")[0])
-    Console(width=max(120, Console().width)).print(table)
+    Console(width=max(150, Console().width)).print(table)
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:

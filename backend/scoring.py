@@ -157,18 +157,24 @@ def reasons_text(bundle: ModelBundle, frame: pd.DataFrame, features: pd.DataFram
              for c in columns]
     values = [features.iloc[:, j].astype(object).to_numpy() if c.role == "category"
               else features.iloc[:, j].to_numpy(dtype=float) for j, c in enumerate(columns)]
+    texts: dict[tuple[int, object], str] = {}  # sheets repeat values: describe each once
     out: list[list[str]] = []
-    for r in range(n):
+    for r, (picks, signs) in enumerate(zip(order.tolist(), strength.tolist())):
         row: list[str] = []
-        for j, c in zip(order[r], strength[r]):
+        for j, c in zip(picks, signs):
             if abs(c) < 1e-6:
                 continue
             col = columns[j]
             val = values[j][r]
-            if col.role == "category" and (val is None or val != val):
-                val = None
-            cell = cells[j][r] if cells[j] is not None else None
-            row.append(f"{_describe(col, cell, val)} {'↑' if c > 0 else '↓'}")
+            if col.role == "category":
+                val = None if val is None or val != val else val
+                key = (j, None if val is None else (cells[j][r] if cells[j] is not None else val))
+            else:
+                key = (j, val)
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = _describe(col, key[1], val)
+            row.append(f"{text} {'↑' if c > 0 else '↓'}")
         out.append(row)
     return out
 

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 WORKERS = 2
 THREADS = 4
 TIMEOUT_SECONDS = 120        # a Sheets write with retries can take a while
+_NEWER_GUNICORN_SETTINGS = frozenset({"control_socket_disable"})  # skipped where gunicorn lacks them
 ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
 
 
@@ -58,6 +59,9 @@ def run(host: str, port: int, settings: Settings | None = None) -> None:
     check_bind(host, settings)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.oidc_audience and not settings.allowed_domains:
+        log.warning("LEADSCORE_OIDC_AUDIENCE is set but LEADSCORE_ALLOWED_DOMAINS is empty: "
+                    "no Google account will be allowed to sign in")
     app = build_app(settings)
     if _gunicorn_available():
         _serve_gunicorn(app, host, port)
@@ -92,7 +96,8 @@ def _serve_gunicorn(app: Flask, host: str, port: int) -> None:
 
         def load_config(self) -> None:
             for key, value in self.options.items():
-                self.cfg.set(key, value)
+                if key in self.cfg.settings or key not in _NEWER_GUNICORN_SETTINGS:
+                    self.cfg.set(key, value)
 
         def load(self) -> Flask:
             return self.application
@@ -110,6 +115,7 @@ def _serve_gunicorn(app: Flask, host: str, port: int) -> None:
         "access_log_format": ACCESS_LOG_FORMAT,
         "errorlog": "-",
         "forwarded_allow_ips": "127.0.0.1,::1",
+        "control_socket_disable": True,  # no runtime control socket in the user's home directory
     }).run()
 
 

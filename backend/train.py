@@ -12,6 +12,7 @@ only counted.  Labelled rows are split, stratified, into
 from __future__ import annotations
 
 import hashlib
+import io
 import platform
 import re
 from collections.abc import Callable, Sequence
@@ -24,14 +25,41 @@ import pandas as pd
 import sklearn
 import xgboost as xgb
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
-from backend.bundle import ModelBundle
-from backend.errors import BadInput
-from backend.evaluate import Gates, choose_threshold, classification_metrics, gate_failures, value_metrics
+from backend import tuning
+from backend.bundle import REPORT, TRAINING_ROWS, ModelBundle
+from backend.errors import BadInput, LeadScoreError
+from backend.evaluate import (
+    Gates,
+    calibration_curve,
+    choose_threshold,
+    classification_metrics,
+    comparison_failures,
+    gate_failures,
+    score_bands,
+    summarize_folds,
+    top_decile_lift,
+    value_metrics,
+)
 from backend.features import FeatureBuilder, today_days
-from backend.schema import RoleOverrides, describe_overrides, infer_schema, normalize_text, parse_numbers, resolve_column
-from backend.scoring import sigmoid
+from backend.leakage import Finding, LeakageRules, apply_findings, find_leaks
+from backend.outputs import OUTPUT_COLUMNS
+from backend.report import HeldOut, render_report
+from backend.schema import (
+    FEATURE_ROLES,
+    RoleOverrides,
+    describe_overrides,
+    infer_schema,
+    match_columns,
+    normalize_name,
+    normalize_text,
+    parse_numbers,
+    resolve_column,
+)
+from backend.scoring import lead_scores, score_frame, sigmoid
+from backend.tuning import TuneResult
 
 MIN_LABELLED = 50
 NEGATIVE_FOR = {
@@ -63,6 +91,15 @@ class TrainConfig:
         "eta": 0.05, "max_depth": 4, "min_child_weight": 2.0, "subsample": 0.8,
         "colsample_bytree": 0.8, "lambda": 1.0, "max_cat_to_onehot": 4, "max_bin": 256,
     })
+    leakage: bool = True                      # run the leakage guard before fitting
+    leakage_rules: LeakageRules = field(default_factory=LeakageRules)
+    cv_repeats: int = 0                       # repeated stratified CV on the non-test rows (0 = off)
+    cv_folds: int = 5
+    tune: bool = False                        # bounded hyperparameter search on validation rows
+    tune_candidates: int = 8
+    tune_budget_s: float = 120.0
+    report: bool = True                       # render report.html into the bundle
+    now_days: float | None = None             # reference day for date ages (default: today, UTC)
 
 
 @dataclass
@@ -74,6 +111,8 @@ class TrainResult:
     failures: list[str]
     counts: dict[str, int]
     notes: list[str]
+    leakage: list[Finding] = field(default_factory=list)
+    heldout: HeldOut | None = None
 
 
 def _norm_label(values: pd.Series) -> pd.Series:
@@ -107,10 +146,30 @@ def outcome_labels(values: pd.Series, positive: str, negatives: Sequence[str] = 
 
 
 def data_sha256(frame: pd.DataFrame) -> str:
-    """A content hash of the training data (same cells → same hash, whatever the file format)."""
+    """A content hash of the training data (same cells → same hash, whatever the file format).
+
+    The product's own output columns (Lead Score, Scored At …) are left out: scoring a sheet
+    does not change its history, so it must not look like new data to ``retrain``.
+    """
+    frame = frame.drop(columns=_output_columns(frame))
     digest = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
     digest.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy().tobytes())
     return digest.hexdigest()
+
+
+def _output_columns(frame: pd.DataFrame) -> list[Any]:
+    outputs = {normalize_name(c) for c in OUTPUT_COLUMNS}
+    return [c for c in frame.columns if normalize_name(c) in outputs]
+
+
+def row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """One 64-bit hash per row over the user's own cells (columns in name order, outputs left out).
+
+    Saved with a model as the rows it learnt from, so a later model is compared with it only
+    on rows neither has seen.
+    """
+    cols = sorted((c for c in frame.columns if c not in set(_output_columns(frame))), key=normalize_name)
+    return pd.util.hash_pandas_object(frame[cols].astype(str), index=False).to_numpy(dtype=np.uint64)
 
 
 class _RoundProgress(xgb.callback.TrainingCallback):
@@ -125,8 +184,9 @@ class _RoundProgress(xgb.callback.TrainingCallback):
 
 def _boost(params: dict[str, Any], x_fit: pd.DataFrame, y_fit: np.ndarray, x_stop: pd.DataFrame,
            y_stop: np.ndarray, rounds: int, stage: str, progress: ProgressFn | None) -> xgb.Booster:
-    dfit = xgb.DMatrix(x_fit, label=y_fit, enable_categorical=True)
-    dstop = xgb.DMatrix(x_stop, label=y_stop, enable_categorical=True)
+    threads = int(params.get("nthread", 2))
+    dfit = xgb.DMatrix(x_fit, label=y_fit, enable_categorical=True, nthread=threads)
+    dstop = xgb.DMatrix(x_stop, label=y_stop, enable_categorical=True, nthread=threads)
     booster = xgb.train(params, dfit, num_boost_round=rounds, evals=[(dstop, "stop")],
                         early_stopping_rounds=40, verbose_eval=False,
                         callbacks=[_RoundProgress(stage, rounds, progress)])
@@ -150,8 +210,161 @@ def _value_column(frame: pd.DataFrame, name: str, won: np.ndarray) -> np.ndarray
     return values
 
 
-def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | None = None) -> TrainResult:
-    """Fit, calibrate and evaluate a model bundle on a lead sheet's labelled rows."""
+@dataclass
+class _Classifier:
+    """A booster with its Platt calibration and decision threshold (fitted on validation rows)."""
+
+    booster: xgb.Booster
+    a: float
+    b: float
+    threshold: float
+
+    def margins(self, x: pd.DataFrame) -> np.ndarray:
+        return self.booster.predict(xgb.DMatrix(x, enable_categorical=True, nthread=2), output_margin=True)
+
+    def proba(self, x: pd.DataFrame) -> np.ndarray:
+        return sigmoid(self.a * self.margins(x) + self.b)
+
+
+def _fit_classifier(x: pd.DataFrame, y: np.ndarray, fit: np.ndarray, valid: np.ndarray, params: dict[str, Any],
+                    config: TrainConfig, progress: ProgressFn | None = None, stage: str = "classifier"
+                    ) -> _Classifier:
+    """Boost on ``fit`` (a slice of it stops early); calibrate and pick the threshold on ``valid``."""
+    fit_main, fit_stop = _split(len(fit), y[fit], 0.15, config.seed)
+    fit_main, fit_stop = fit[fit_main], fit[fit_stop]
+    booster = _boost(params, x.iloc[fit_main], y[fit_main], x.iloc[fit_stop], y[fit_stop],
+                     config.max_rounds, stage, progress)
+    clf = _Classifier(booster, 1.0, 0.0, 0.5)
+    m_valid = clf.margins(x.iloc[valid])
+    platt = LogisticRegression(C=1e6, max_iter=1000).fit(m_valid.reshape(-1, 1), y[valid])
+    clf.a, clf.b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    p_valid = sigmoid(clf.a * m_valid + clf.b)
+    clf.threshold = choose_threshold(y[valid], p_valid, min(0.999, config.gates.min_recall + config.recall_margin))
+    return clf
+
+
+def _cross_validate(x: pd.DataFrame, y: np.ndarray, rows: np.ndarray, params: dict[str, Any], config: TrainConfig,
+                    progress: ProgressFn | None) -> dict[str, Any]:
+    """Repeated stratified k-fold over the non-test rows, each fold run through the whole pipeline.
+
+    In every fold the booster learns on part of the training folds, Platt calibration and the
+    threshold rule are fitted on the rest of them, and the metrics are read on the fold left out.
+    """
+    folds_n = max(2, min(config.cv_folds, int(np.bincount(y[rows]).min())))
+    splitter = RepeatedStratifiedKFold(n_splits=folds_n, n_repeats=config.cv_repeats, random_state=config.seed)
+    total = folds_n * config.cv_repeats
+    share = config.validation_size / (1 - config.test_size)
+    folds: list[dict[str, Any]] = []
+    for k, (train_idx, eval_idx) in enumerate(splitter.split(rows, y[rows])):
+        train_rows, eval_rows = rows[train_idx], rows[eval_idx]
+        fit_i, valid_i = _split(len(train_rows), y[train_rows], share, config.seed + k)
+        clf = _fit_classifier(x, y, train_rows[fit_i], train_rows[valid_i], params, config)
+        m = classification_metrics(y[eval_rows], clf.proba(x.iloc[eval_rows]), clf.threshold, config.gates.min_recall)
+        folds.append({"fold": k + 1, "n": m["n"], "auc": m["auc"], "precision": m["precision"],
+                      "recall": m["recall"], "threshold": m["threshold"],
+                      "calibration_error": m["calibration_error"], "top_decile_lift": m["top_decile_lift"]})
+        if progress is not None:
+            progress("cross-validation", k + 1, total)
+    return {"enabled": True, "repeats": config.cv_repeats, "folds": folds_n, "rows": int(len(rows)),
+            "threshold_rule": f"best precision at recall ≥ {config.gates.min_recall + config.recall_margin:.2f} "
+                              "on each fold's validation part",
+            "summary": summarize_folds(folds, ("auc", "precision", "recall", "calibration_error", "top_decile_lift")),
+            "per_fold": folds}
+
+
+def _tune(x: pd.DataFrame, y: np.ndarray, fit: np.ndarray, valid: np.ndarray, params: dict[str, Any],
+          config: TrainConfig, progress: ProgressFn | None) -> TuneResult:
+    """Pick booster parameters by validation AUC (the test rows are not touched)."""
+    fit_main, fit_stop = _split(len(fit), y[fit], 0.15, config.seed)
+    fit_main, fit_stop = fit[fit_main], fit[fit_stop]
+    dvalid = xgb.DMatrix(x.iloc[valid], enable_categorical=True, nthread=2)
+    done = [0]
+
+    def evaluate(candidate: dict[str, Any]) -> float:
+        booster = _boost(candidate, x.iloc[fit_main], y[fit_main], x.iloc[fit_stop], y[fit_stop],
+                         config.max_rounds, "tuning", None)
+        done[0] += 1
+        if progress is not None:
+            progress("tuning", done[0], config.tune_candidates + 1)
+        return float(roc_auc_score(y[valid], booster.predict(dvalid)))
+
+    return tuning.search(evaluate, params, seed=config.seed, max_candidates=config.tune_candidates,
+                         budget_s=config.tune_budget_s)
+
+
+def _same_label(a: object, b: object) -> bool:
+    return _norm_label(pd.Series([a], dtype=object)).iloc[0] == _norm_label(pd.Series([b], dtype=object)).iloc[0]
+
+
+def _compare_with_active(active: ModelBundle | None, history: pd.DataFrame, target: str, config: TrainConfig,
+                         rows: np.ndarray, y: np.ndarray, p_new: np.ndarray, hashes: np.ndarray, now: float,
+                         leaked: set[str]) -> dict[str, Any]:
+    """Score the active model on this run's held-out rows that it did not learn from."""
+    if active is None:
+        return {"status": "no active model"}
+    version = active.version
+
+    def skipped(reason: str) -> dict[str, Any]:
+        return {"status": "skipped", "version": version, "reason": reason}
+
+    their = active.card.get("target") or {}
+    if normalize_name(their.get("column", "")) != normalize_name(target) or not _same_label(
+            their.get("positive", ""), config.positive):
+        return skipped(f"the active model predicts {their.get('column')} = {their.get('positive')}, "
+                       f"not {target} = {config.positive}")
+    _, missing, _ = match_columns(active.features.schema, history.columns)
+    if missing:
+        return skipped(f"the active model reads columns this data lacks: {', '.join(missing[:5])}")
+    uses_leak = sorted(c.name for c in active.features.columns_ if normalize_name(c.name) in leaked)
+    if uses_leak:
+        return skipped(f"the active model uses column(s) now flagged as leakage ({', '.join(uses_leak)}): its "
+                       "held-out figures are not comparable")
+    note = None
+    try:
+        seen = np.load(io.BytesIO(active.read_attachment(TRAINING_ROWS)), allow_pickle=False)
+        unseen = ~np.isin(hashes[rows], seen)
+    except LeadScoreError:
+        unseen = np.ones(len(rows), dtype=bool)
+        note = "the active model does not record its training rows: it may have learnt from some of these rows"
+    sub = rows[unseen]
+    if len(sub) < 30 or len(np.unique(y[sub])) < 2:
+        return skipped(f"only {len(sub)} held-out rows are new to the active model (30 with both outcomes needed)")
+    try:
+        p_old = score_frame(active, history.iloc[sub], now_days=now, with_reasons=False).close_probability
+    except LeadScoreError as exc:
+        return skipped(f"the active model could not score these rows ({exc.detail})")
+    p_mine = p_new[unseen]
+    y_sub = y[sub]
+    result = {
+        "status": "compared", "version": version, "rows": int(len(sub)),
+        "rows_seen_by_active": int((~unseen).sum()),
+        "candidate": {"auc": round(float(roc_auc_score(y_sub, p_mine)), 4),
+                      "top_decile_lift": round(top_decile_lift(y_sub, p_mine), 3)},
+        "active": {"auc": round(float(roc_auc_score(y_sub, p_old)), 4),
+                   "top_decile_lift": round(top_decile_lift(y_sub, p_old), 3)},
+    }
+    if note:
+        result["note"] = note
+    return result
+
+
+def _mean_abs_contributions(booster: xgb.Booster, x: pd.DataFrame, names: list[str]) -> list[dict[str, Any]]:
+    """Mean |TreeSHAP contribution| per user column, largest first."""
+    if len(x) == 0:
+        return []
+    contrib = booster.predict(xgb.DMatrix(x, enable_categorical=True, nthread=2), pred_contribs=True)[:, :-1]
+    mean = np.abs(contrib).mean(axis=0)
+    order = np.argsort(-mean, kind="stable")
+    return [{"column": names[j], "mean_abs_contribution": round(float(mean[j]), 4)} for j in order]
+
+
+def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | None = None,
+          active: ModelBundle | None = None) -> TrainResult:
+    """Fit, calibrate and evaluate a model bundle on a lead sheet's labelled rows.
+
+    ``active`` is the model being served, if any: it is scored on this run's held-out rows and
+    the new model must not be worse (a quality gate).
+    """
     notes: list[str] = []
     target = resolve_column(frame, config.target, "target")
     value = resolve_column(frame, config.value, "value") if config.value else None
@@ -177,31 +390,52 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
     if not builder.columns_:
         raise BadInput("No column of this sheet can be used as a feature (all are ids, text, empty or the "
                        "target). Add lead attributes such as source, industry or spend.")
-    now = today_days()
+    # Dates become ages against one reference day, so the same sheet trains the same model all day.
+    now = float(config.now_days) if config.now_days is not None else float(np.floor(today_days()))
     x, _ = builder.transform(history, now_days=now)
 
     rest, test = _split(n_lab, y, config.test_size, config.seed)
     fit, valid = _split(len(rest), y[rest], config.validation_size / (1 - config.test_size), config.seed)
     fit, valid = rest[fit], rest[valid]
-    fit_main, fit_stop = _split(len(fit), y[fit], 0.15, config.seed)
-    fit_main, fit_stop = fit[fit_main], fit[fit_stop]
 
-    params = {"objective": "binary:logistic", "eval_metric": "logloss", "seed": config.seed,
-              "nthread": 2, "tree_method": "hist", **config.params}
-    clf = _boost(params, x.iloc[fit_main], y[fit_main], x.iloc[fit_stop], y[fit_stop],
-                 config.max_rounds, "classifier", progress)
+    # The leakage guard: judged on the fit rows only, before any booster sees the data.
+    findings: list[Finding] = []
+    if config.leakage:
+        open_rows = frame[~labelled]
+        open_x = builder.transform(open_rows, now_days=now)[0] if len(open_rows) else None
+        findings = find_leaks(x.iloc[fit], builder.columns_, y[fit], open_x=open_x, rules=config.leakage_rules,
+                              seed=config.seed)
+        if findings:
+            schema = apply_findings(schema, findings, config.overrides.keep)
+            still = {col.name for col in schema.features}
+            kept = [i for i, c in enumerate(builder.columns_) if c.name in still]
+            builder = FeatureBuilder(schema)
+            x = x.iloc[:, kept].set_axis(builder.feature_names_, axis=1)
+            if not builder.columns_:
+                names = ", ".join(f.column for f in findings)
+                raise BadInput(f"Every usable column was flagged as likely leakage ({names}). If a column is "
+                               "known before the outcome, keep it with --keep COL.")
+    leaked = {normalize_name(f.column) for f in findings if f.excluded}
 
-    def margins(rows: np.ndarray) -> np.ndarray:
-        return clf.predict(xgb.DMatrix(x.iloc[rows], enable_categorical=True), output_margin=True)
+    base_params = {"objective": "binary:logistic", "eval_metric": "logloss", "seed": config.seed,
+                   "nthread": 2, "tree_method": "hist", **config.params}
+    tuned: TuneResult | None = None
+    params = base_params
+    if config.tune:
+        tuned = _tune(x, y, fit, valid, base_params, config, progress)
+        params = tuned.params
+    clf = _fit_classifier(x, y, fit, valid, params, config, progress)
+    a, b, threshold = clf.a, clf.b, clf.threshold
+    p_valid = clf.proba(x.iloc[valid])
+    p_test = clf.proba(x.iloc[test])
 
-    platt = LogisticRegression(C=1e6, max_iter=1000).fit(margins(valid).reshape(-1, 1), y[valid])
-    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
-    p_valid = sigmoid(a * margins(valid) + b)
-    p_test = sigmoid(a * margins(test) + b)
-    threshold = choose_threshold(y[valid], p_valid, min(0.999, config.gates.min_recall + config.recall_margin))
+    cross_validation: dict[str, Any] = {"enabled": False}
+    if config.cv_repeats > 0:
+        cross_validation = _cross_validate(x, y, rest, params, config, progress)
 
     reg = None
     mrr_valid = None
+    mrr_test = None
     value_report: dict[str, Any] = {"column": None}
     if value is not None and values is not None:
         ok = won & ~np.isnan(values) & (values >= 0)
@@ -216,31 +450,56 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
             target_log = np.log1p(values)
             reg = _boost(reg_params, x.iloc[fit_won[a_idx]], target_log[fit_won[a_idx]],
                          x.iloc[fit_won[s_idx]], target_log[fit_won[s_idx]], config.max_rounds, "mrr", progress)
+
+            def mrr(rows: np.ndarray) -> np.ndarray:
+                dm = xgb.DMatrix(x.iloc[rows], enable_categorical=True, nthread=2)
+                return np.clip(np.expm1(reg.predict(dm)), 0, None)
+
             baseline = float(np.median(values[fit_won]))
-            pred_test = np.clip(np.expm1(reg.predict(xgb.DMatrix(x.iloc[test_won], enable_categorical=True))), 0, None)
             value_report = {"column": value, "trained_on_won_rows": int(len(fit_won)),
-                            "median_baseline": baseline, **value_metrics(values[test_won], pred_test, baseline)}
-            mrr_valid = np.clip(np.expm1(reg.predict(xgb.DMatrix(x.iloc[valid], enable_categorical=True))), 0, None)
+                            "median_baseline": baseline, **value_metrics(values[test_won], mrr(test_won), baseline)}
+            mrr_valid = mrr(valid)
+            mrr_test = mrr(test)
 
     ev_valid = p_valid * mrr_valid if mrr_valid is not None else p_valid
     cutpoints = np.quantile(ev_valid, np.linspace(0.1, 0.9, 9)).tolist()
     metrics = classification_metrics(y[test], p_test, threshold, config.gates.min_recall)
     validation = classification_metrics(y[valid], p_valid, threshold, config.gates.min_recall)
-    failures = gate_failures(metrics, config.gates)
+    ev_test = p_test * mrr_test if mrr_test is not None else p_test
+    scores_test = lead_scores(ev_test, cutpoints)
+    test_values = values[test] if values is not None and reg is not None else None
+    hashes = row_hashes(history)
+    comparison = _compare_with_active(active, history, target, config, test, y, p_test, hashes, now, leaked)
+    if comparison.get("status") == "skipped":
+        notes.append(f"Not compared with the active model {comparison['version']}: {comparison['reason']}.")
+    failures = gate_failures(metrics, config.gates) + comparison_failures(comparison, config.gates)
+
+    names = [c.name for c in builder.columns_]
+    top_features = {"close_probability": _mean_abs_contributions(clf.booster, x.iloc[test], names)}
+    if reg is not None:
+        test_won_rows = test[won[test]]
+        top_features["mrr"] = _mean_abs_contributions(reg, x.iloc[test_won_rows], names)
 
     trained_at = datetime.now(UTC)
     digest = data_sha256(frame)
     version = f"{trained_at:%Y%m%d-%H%M%S}-{digest[:8]}"
+    schema_dict = schema.to_dict()
     card = {
         "name": config.name,
         "version": version,
         "trained_at": trained_at.isoformat(timespec="seconds"),
         "target": {"column": target, "positive": config.positive, "negatives": negatives},
         "value": value_report,
-        "features": [c for c in schema.to_dict() if c["role"] in ("numeric", "boolean", "category", "date")],
-        "excluded": [c for c in schema.to_dict() if c["role"] not in ("numeric", "boolean", "category", "date")],
+        "features": [c for c in schema_dict if c["role"] in FEATURE_ROLES],
+        "excluded": [c for c in schema_dict if c["role"] not in FEATURE_ROLES],
+        "leakage": [f.to_dict() for f in findings],
         "overrides": describe_overrides(config.overrides),
-        "metrics": {"classifier": metrics, "validation": validation, "value": value_report},
+        "metrics": {"classifier": metrics, "validation": validation, "value": value_report,
+                    "cross_validation": cross_validation,
+                    "calibration_curve": calibration_curve(y[test], p_test),
+                    "score_bands": score_bands(y[test], scores_test, p_test, test_values),
+                    "top_features": top_features},
+        "comparison": comparison,
         "thresholds": {
             "decision": threshold,
             "score_cutpoints": cutpoints,
@@ -252,17 +511,27 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
         "promotable": not failures,
         "data": {"sha256": digest, **counts, "split": {"fit": int(len(fit)), "validation": int(len(valid)),
                                                         "test": int(len(test))}},
-        "training": {"seed": config.seed, "params": params, "rounds": {"classifier": clf.num_boosted_rounds(),
+        "training": {"seed": config.seed, "params": params, "rounds": {"classifier": clf.booster.num_boosted_rounds(),
                      "mrr": reg.num_boosted_rounds() if reg is not None else None},
-                     "recall_margin": config.recall_margin},
+                     "recall_margin": config.recall_margin, "reference_day": now,
+                     "cross_validation": {"repeats": config.cv_repeats, "folds": config.cv_folds},
+                     "tuning": tuned.to_dict() if tuned is not None else None,
+                     "leakage_guard": {"enabled": config.leakage, **config.leakage_rules.to_dict()}},
         "libraries": {"python": platform.python_version(), "xgboost": xgb.__version__,
                       "scikit-learn": sklearn.__version__, "pandas": pd.__version__, "numpy": np.__version__},
         "notes": notes,
     }
     card["data_sha256"] = digest
-    bundle = ModelBundle(card=card, features=builder, classifier=clf, regressor=reg)
-    return TrainResult(bundle=bundle, passed=not failures, failures=failures, counts=counts, notes=notes)
-
+    rows_buf = io.BytesIO()
+    np.save(rows_buf, np.unique(hashes[rest]), allow_pickle=False)
+    bundle = ModelBundle(card=card, features=builder, classifier=clf.booster, regressor=reg,
+                         attachments={TRAINING_ROWS: rows_buf.getvalue()})
+    heldout = HeldOut(y=y[test], probability=p_test, lead_score=scores_test, expected_value=ev_test,
+                      mrr_predicted=mrr_test, value_actual=test_values)
+    if config.report:
+        bundle.attachments[REPORT] = render_report(card, heldout).encode("utf-8")
+    return TrainResult(bundle=bundle, passed=not failures, failures=failures, counts=counts, notes=notes,
+                       leakage=findings, heldout=heldout)
 
 def version_dirname(version: str) -> str:
     """A safe directory name for a version string."""

@@ -93,12 +93,12 @@ _cell = st.one_of(st.none(), st.booleans(), st.integers(-1000, 1000), st.text(ma
 _row = st.fixed_dictionaries({"row": st.one_of(st.integers(-1, 40), st.floats(0, 40), st.text(max_size=2)),
                               "values": st.one_of(st.lists(_cell, max_size=4), st.text(max_size=3))})
 _body = st.fixed_dictionaries(
-    {"spreadsheet_id": st.one_of(st.just(SID), st.text(max_size=12), st.integers()),
+    {"spreadsheet_id": st.one_of(st.just(SID), st.text(max_size=12), st.integers(-(2**63), 2**63 - 1)),
      "sheet": st.one_of(st.just("Leads"), st.text(max_size=3)),
      "header": st.one_of(st.just(["Region", "Employees", "Notes"]), st.lists(_cell, max_size=3)),
      "rows": st.lists(_row, max_size=3)},
     optional={"key_columns": st.one_of(st.just(["Region"]), st.lists(st.text(max_size=3), max_size=2)),
-              "extra": st.integers()})
+              "extra": st.integers(-(2**63), 2**63 - 1)})
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
