@@ -1,7 +1,8 @@
-"""The command line: ``python -m backend train | score | evaluate | serve | models``.
+"""The command line: ``python -m backend train | retrain | score | evaluate | serve | models``.
 
 Exit codes: 0 ok, 2 usage or bad input (the message names the column / row and what to
-do), 3 a quality gate failed.
+do), 3 a quality gate failed.  ``train`` and ``retrain`` read a file or a Google Sheet tab
+(``sheet://SPREADSHEET_ID/TAB``); every run is appended to ``models/experiments.jsonl``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from backend.config import Settings
 from backend.errors import LeadScoreError, QualityGateFailed
 
 EXIT_OK, EXIT_USAGE, EXIT_GATE = 0, 2, 3
+RETRAIN_LOCK = ".retrain.lock"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,25 +34,48 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--negative", action="append", default=[], metavar="VALUE",
                         help="a value that means lost (repeatable; default: inferred, e.g. Lost for Won)")
 
+    def training_args(sp: argparse.ArgumentParser) -> None:
+        target_args(sp)
+        sp.add_argument("--value", help="the MRR / deal value column of won rows (trains the MRR model)")
+        sp.add_argument("--out", type=Path, help="models directory (default: LEADSCORE_MODEL_DIR or ./models)")
+        sp.add_argument("--name", default="lead-score", help="model name shown in the card")
+        for flag, dest, text in (("--drop", "drop", "never use this column"),
+                                 ("--id", "ids", "treat as an identifier (never a feature)"),
+                                 ("--categorical", "categorical", "treat as a category"),
+                                 ("--numeric", "numeric", "treat as a number"),
+                                 ("--date", "dates", "treat as a date (used as an age in days)"),
+                                 ("--keep", "keep", "use this column even if the leakage guard flags it")):
+            sp.add_argument(flag, dest=dest, action="append", default=[], metavar="COL", help=text)
+        sp.add_argument("--min-auc", type=float, default=0.75)
+        sp.add_argument("--min-precision", type=float, default=0.65)
+        sp.add_argument("--min-recall", type=float, default=0.75)
+        sp.add_argument("--max-calibration-error", type=float, default=0.10)
+        sp.add_argument("--max-auc-drop", type=float, default=0.01,
+                        help="largest AUC drop allowed against the active model on the same held-out rows")
+        sp.add_argument("--max-lift-drop", type=float, default=0.05,
+                        help="largest relative top-decile lift drop allowed against the active model")
+        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--cv", type=_cv_spec, default=(2, 5), metavar="REPEATSxFOLDS",
+                        help="repeated stratified cross-validation on the non-test rows (default 2x5; 0 = off)")
+        sp.add_argument("--tune", action="store_true",
+                        help="try up to 8 fixed parameter sets on the validation rows; keep the defaults unless "
+                             "one beats them")
+        sp.add_argument("--tune-budget", type=float, default=120.0, metavar="SECONDS",
+                        help="time budget of --tune (default 120)")
+        sp.add_argument("--no-leakage-guard", dest="leakage_guard", action="store_false",
+                        help="do not exclude columns that look recorded after the outcome (for comparisons)")
+        sp.add_argument("--json", action="store_true", help="print the card's metrics as JSON")
+
     t = sub.add_parser("train", help="train a model bundle on a lead sheet's history")
-    t.add_argument("data", help="history: .csv, .xlsx or .parquet")
-    target_args(t)
-    t.add_argument("--value", help="the MRR / deal value column of won rows (trains the MRR model)")
-    t.add_argument("--out", type=Path, help="models directory (default: LEADSCORE_MODEL_DIR or ./models)")
-    t.add_argument("--name", default="lead-score", help="model name shown in the card")
-    for flag, dest, text in (("--drop", "drop", "never use this column"),
-                             ("--id", "ids", "treat as an identifier (never a feature)"),
-                             ("--categorical", "categorical", "treat as a category"),
-                             ("--numeric", "numeric", "treat as a number"),
-                             ("--date", "dates", "treat as a date (used as an age in days)"),
-                             ("--keep", "keep", "use this column even if flagged")):
-        t.add_argument(flag, dest=dest, action="append", default=[], metavar="COL", help=text)
-    t.add_argument("--min-auc", type=float, default=0.75)
-    t.add_argument("--min-precision", type=float, default=0.65)
-    t.add_argument("--min-recall", type=float, default=0.75)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("data", help="history: .csv, .xlsx, .parquet, or a Google Sheet tab as sheet://SPREADSHEET_ID/TAB")
+    training_args(t)
     t.add_argument("--force", action="store_true", help="promote even if a quality gate fails")
-    t.add_argument("--json", action="store_true", help="print the card's metrics as JSON")
+
+    r = sub.add_parser("retrain", help="retrain from the latest outcomes; promote if the gates pass (cron-safe)")
+    r.add_argument("data", help="history: sheet://SPREADSHEET_ID/TAB or a file exported from it")
+    training_args(r)
+    r.add_argument("--force", action="store_true",
+                   help="train even if the data has not changed since the active model or the last run")
 
     s = sub.add_parser("score", help="score a lead sheet; writes the rows with the output columns")
     s.add_argument("data")
@@ -72,7 +97,24 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("action", choices=["list", "promote", "rollback"])
     m.add_argument("version", nargs="?")
     m.add_argument("--dir", type=Path, help="models directory (default: LEADSCORE_MODEL_DIR or ./models)")
+    m.add_argument("--force", action="store_true", help="promote a version that failed its quality gates")
+    m.add_argument("--json", action="store_true", help="list as JSON")
     return p
+
+
+def _cv_spec(text: str) -> tuple[int, int]:
+    """``2x5`` → (2 repeats, 5 folds); ``0`` or ``off`` → no cross-validation."""
+    value = text.strip().lower()
+    if value in ("0", "off", "none", "no"):
+        return (0, 5)
+    repeats, sep, folds = value.replace("×", "x").partition("x")
+    try:
+        pair = (int(repeats), int(folds) if sep else 5)
+    except ValueError:
+        pair = (-1, -1)
+    if pair[0] < 0 or pair[1] < 2 or pair[0] > 10 or pair[1] > 20:
+        raise argparse.ArgumentTypeError(f"'{text}' is not REPEATSxFOLDS (e.g. 2x5, 3x5, or 0 for none)")
+    return pair
 
 
 def _progress():  # type: ignore[no-untyped-def]
@@ -93,44 +135,116 @@ def _progress():  # type: ignore[no-untyped-def]
     return bar, update
 
 
-def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from backend import registry
-    from backend.data import read_table
+def _train_config(args: argparse.Namespace) -> Any:
     from backend.evaluate import Gates
     from backend.schema import RoleOverrides
-    from backend.train import TrainConfig, train
+    from backend.train import TrainConfig
 
-    frame = read_table(args.data)
-    config = TrainConfig(
+    repeats, folds = args.cv
+    return TrainConfig(
         target=args.target, positive=args.positive, negatives=args.negative, value=args.value,
         overrides=RoleOverrides(drop=args.drop, ids=args.ids, categorical=args.categorical,
                                 numeric=args.numeric, dates=args.dates, keep=args.keep),
-        gates=Gates(min_auc=args.min_auc, min_precision=args.min_precision, min_recall=args.min_recall),
-        seed=args.seed, name=args.name)
+        gates=Gates(min_auc=args.min_auc, min_precision=args.min_precision, min_recall=args.min_recall,
+                    max_calibration_error=args.max_calibration_error, max_auc_drop=args.max_auc_drop,
+                    max_lift_drop=args.max_lift_drop),
+        seed=args.seed, name=args.name, cv_repeats=repeats, cv_folds=folds, tune=args.tune,
+        tune_budget_s=args.tune_budget, leakage=args.leakage_guard)
+
+
+def _active_or_none(model_dir: Path) -> Any:
+    """The registry's active bundle, or None (nothing promoted yet, or it does not load)."""
+    from backend import registry
+
+    try:
+        return registry.load_active(model_dir)
+    except LeadScoreError as exc:
+        if registry.active_version(model_dir) is not None:
+            print(f"note: the active model could not be loaded for comparison ({exc.detail})")
+        return None
+
+
+def _train_and_register(frame: Any, config: Any, out_dir: Path, *, source: str, command: str, force: bool,
+                        as_json: bool) -> int:
+    """Train, store the bundle, promote it if it passed (or ``force``), log the run, report."""
+    from backend import experiments, registry
+    from backend.train import train
+
+    active = _active_or_none(out_dir)
     bar, update = _progress()
     started = time.perf_counter()
     if bar is not None:
         with bar:
-            result = train(frame, config, progress=update)
+            result = train(frame, config, progress=update, active=active)
     else:
-        result = train(frame, config)
+        result = train(frame, config, active=active)
     elapsed = time.perf_counter() - started
     card = result.bundle.card
-    out_dir = args.out or settings.model_dir
-    bundle_dir = result.bundle.save(Path(out_dir) / card["version"])
-    promoted = result.passed or args.force
+    bundle_dir = result.bundle.save(out_dir / card["version"])
+    promoted = result.passed or force
     if promoted:
-        registry.promote(Path(out_dir), card["version"])
-    if args.json:
-        print(json.dumps({"version": card["version"], "promoted": promoted, "metrics": card["metrics"],
-                          "gates": card["gates"], "counts": result.counts}, indent=2))
+        registry.promote(out_dir, card["version"])
+    if result.passed:
+        outcome, reason = "promoted", "passed every quality gate"
+    elif force:
+        outcome, reason = "promoted (forced)", "failed gates, promoted with --force: " + " ".join(result.failures)
+    else:
+        outcome, reason = "not promoted", " ".join(result.failures)
+    log_path = experiments.record(out_dir, experiments.entry_for(
+        card, command=command, source=source, promoted=promoted, outcome=outcome, reason=reason, elapsed_s=elapsed))
+    if as_json:
+        print(json.dumps({"version": card["version"], "promoted": promoted, "outcome": outcome, "reason": reason,
+                          "metrics": card["metrics"], "gates": card["gates"], "counts": result.counts,
+                          "leakage": card["leakage"], "comparison": card["comparison"],
+                          "bundle": str(bundle_dir)}, indent=2, default=str))
     else:
         _print_training(card, result, bundle_dir, promoted, elapsed)
-    if not result.passed and not args.force:
-        raise QualityGateFailed("Not promoted: " + " ".join(result.failures)
-                                + " Use --force to promote anyway, or set your own gates with --min-auc, "
-                                  "--min-precision, --min-recall.")
+        print(f"Experiment log: {log_path}")
+    if not result.passed and not force:
+        hint = (" Use --force to promote anyway, or set your own gates with --min-auc, --min-precision, "
+                "--min-recall." if command == "train" else "")
+        raise QualityGateFailed("Not promoted: " + " ".join(result.failures) + hint)
     return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from backend.history import read_history
+
+    frame = read_history(args.data, settings)
+    out_dir = Path(args.out or settings.model_dir)
+    return _train_and_register(frame, _train_config(args), out_dir, source=str(args.data), command="train",
+                               force=args.force, as_json=args.json)
+
+
+def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
+    from backend import experiments, registry
+    from backend.history import read_history
+    from backend.train import config_fingerprint, data_sha256
+
+    out_dir = Path(args.out or settings.model_dir)
+    with registry.file_lock(out_dir / RETRAIN_LOCK, blocking=False) as locked:
+        if not locked:
+            print(f"Another retrain is running (lock {out_dir / RETRAIN_LOCK}); nothing done.")
+            return EXIT_OK
+        frame = read_history(args.data, settings)
+        config = _train_config(args)
+        digest = data_sha256(frame)
+        if not args.force:
+            active = registry.active_version(out_dir)
+            card_path = out_dir / active / "card.json" if active else None
+            if card_path is not None and card_path.is_file():
+                card = json.loads(card_path.read_text())
+                if (card.get("data") or {}).get("sha256") == digest:
+                    print(f"Nothing to do: the active model {active} was trained on this data "
+                          f"(sha256 {digest[:12]}…).")
+                    return EXIT_OK
+            last = experiments.last_run_on(out_dir, digest, config_fingerprint(config))
+            if last is not None:
+                print(f"Nothing to do: this data (sha256 {digest[:12]}…) was already trained as {last['version']} "
+                      f"on {last['at']}: {last['outcome']} ({last['reason']}). Use --force to train again.")
+                return EXIT_OK
+        return _train_and_register(frame, config, out_dir, source=str(args.data), command="retrain",
+                                   force=False, as_json=args.json)
 
 
 def _print_training(card: dict[str, Any], result: Any, bundle_dir: Path, promoted: bool, elapsed: float) -> None:
@@ -138,24 +252,53 @@ def _print_training(card: dict[str, Any], result: Any, bundle_dir: Path, promote
     print(f"Trained {card['version']} in {elapsed:.1f}s on {c['labelled']} labelled rows "
           f"({c['positives']} {card['target']['positive']}, {c['negatives']} {'/'.join(card['target']['negatives'])}); "
           f"{c['open']} open rows not used.")
+    for finding in result.leakage:
+        print(f"Leakage guard: {finding.message()}")
+    if any(f.excluded for f in result.leakage):
+        print("  (a flagged column that is known before the outcome can be kept with --keep COL)")
     print("Features: " + ", ".join(f["name"] for f in card["features"]))
     for col in card["excluded"]:
-        if col["role"] not in ("target", "value"):
+        if col["role"] not in ("target", "value", "leakage"):
             print(f"  excluded {col['name']!r}: {col['reason']}")
     m = card["metrics"]["classifier"]
     print(f"Held-out ({m['n']} rows, base rate {m['base_rate']:.1%}): AUC {m['auc']}, precision {m['precision']}, "
           f"recall {m['recall']}, F1 {m['f1']} at threshold {m['threshold']}; top-decile lift {m['top_decile_lift']}, "
           f"Brier {m['brier']}, calibration error {m['calibration_error']}.")
+    cv = card["metrics"].get("cross_validation") or {}
+    if cv.get("enabled"):
+        s = cv["summary"]
+
+        def pm(key: str) -> str:
+            sd = s[key]["sd"]
+            return f"{s[key]['mean']:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
+
+        print(f"Cross-validation ({cv['repeats']}x{cv['folds']} folds on {cv['rows']} non-test rows): AUC {pm('auc')}, "
+              f"precision {pm('precision')}, recall {pm('recall')} at the threshold rule.")
     v = card["metrics"]["value"]
     if v.get("mae") is not None:
         print(f"MRR if won ({v['n']} held-out won rows): MAE {v['mae']:,.2f} vs {v['median_baseline_mae']:,.2f} "
               f"for the median baseline.")
+    comparison = card.get("comparison") or {}
+    if comparison.get("status") == "compared":
+        new, old = comparison["candidate"], comparison["active"]
+        print(f"Against the active model {comparison['version']} on {comparison['rows']} held-out rows new to both: "
+              f"AUC {new['auc']} vs {old['auc']}, "
+              f"top-decile lift {new['top_decile_lift']} vs {old['top_decile_lift']}.")
+    tuning = (card.get("training") or {}).get("tuning")
+    if tuning:
+        print(f"Tuning: {len(tuning['trials'])} candidates tried on validation rows; kept {tuning['chosen']} "
+              f"(validation AUC {tuning['default_score']} for the defaults).")
     for note in result.notes:
         print(f"note: {note}")
     gates = card["gates"]
-    print(f"Gates (AUC > {gates['min_auc']}, precision > {gates['min_precision']}, recall > {gates['min_recall']}): "
+    print(f"Gates (AUC > {gates['min_auc']}, precision > {gates['min_precision']}, recall > {gates['min_recall']}, "
+          f"calibration error ≤ {gates['max_calibration_error']}, no worse than the active model): "
           f"{'passed' if gates['passed'] else 'FAILED'}.")
+    for failure in gates["failures"]:
+        print(f"  - {failure}")
     print(f"Bundle: {bundle_dir} ({'active' if promoted else 'not promoted'}).")
+    if (bundle_dir / "report.html").is_file():
+        print(f"Report: {bundle_dir / 'report.html'}")
 
 
 def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
@@ -275,27 +418,39 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 
     model_dir = args.dir or settings.model_dir
     if args.action == "list":
-        for v in registry.list_versions(model_dir):
-            print(f"{'*' if v['active'] else ' '} {v['version']}  trained {v['trained_at']}  AUC {v['auc']}  "
+        versions = registry.list_versions(model_dir)
+        if args.json:
+            print(json.dumps(versions, indent=2))
+        elif not versions:
+            print(f"No model versions in {model_dir}.")
+        for v in [] if args.json else versions:
+            if v["damaged"]:
+                print(f"{'*' if v['active'] else ' '} {v['version']}  damaged card")
+                continue
+            cv = f"  CV AUC {v['cv_auc']}" if v.get("cv_auc") is not None else ""
+            print(f"{'*' if v['active'] else ' '} {v['version']}  trained {v['trained_at']}  AUC {v['auc']}{cv}  "
                   f"precision {v['precision']}  recall {v['recall']}  "
                   f"{'promotable' if v['promotable'] else 'failed gates'}")
     elif args.action == "promote":
         if not args.version:
             raise BadInput("Name the version to promote: python -m backend models promote VERSION.")
-        registry.promote(model_dir, args.version)
+        registry.promote(model_dir, args.version, require_promotable=not args.force)
         print(f"Active model: {args.version}")
     else:
         print(f"Active model: {registry.rollback(model_dir)}")
     return EXIT_OK
 
 
-COMMANDS = {"train": cmd_train, "score": cmd_score, "evaluate": cmd_evaluate, "serve": cmd_serve,
-            "models": cmd_models}
+COMMANDS = {"train": cmd_train, "retrain": cmd_retrain, "score": cmd_score, "evaluate": cmd_evaluate,
+            "serve": cmd_serve, "models": cmd_models}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; errors become a one-line message and an exit code, never a traceback."""
     args = _parser().parse_args(argv)
+    # XGBoost's OpenMP threads spin while they wait; on a shared machine (cron host, CI) that
+    # starves every other process. Passive waiting costs nothing on a dedicated one.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     settings = Settings.from_env()
     try:
         return COMMANDS[args.command](args, settings)

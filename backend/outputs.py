@@ -7,6 +7,7 @@ adapter find the columns by exactly this text.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 LEAD_SCORE = "Lead Score"
@@ -36,7 +37,16 @@ NUMBER_FORMATS: dict[str, dict[str, str]] = {
 }
 
 
-def result_to_cells(result: Mapping[str, Any], *, scored_at: str, model_version: str) -> dict[str, Any]:
+SHEETS_EPOCH = datetime(1899, 12, 30, tzinfo=UTC)
+
+
+def sheets_datetime(moment: datetime) -> float:
+    """A moment as a Sheets date-time serial number (days since 1899-12-30), so that the
+    ``Scored At`` cell is a real date the sheet can sort and format, written with RAW input."""
+    return round((moment.astimezone(UTC) - SHEETS_EPOCH).total_seconds() / 86400.0, 6)
+
+
+def result_to_cells(result: Mapping[str, Any], *, scored_at: str | float, model_version: str) -> dict[str, Any]:
     """Map one scoring result (the ``/v1/score`` shape) to cell values by output header.
 
     Values are plain JSON scalars written with ``RAW`` input: a reason or segment text that

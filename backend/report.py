@@ -78,7 +78,7 @@ def roc_chart(h: HeldOut) -> str:
     ax.plot(fpr, tpr, color=BLUE, lw=2, label=f"this model (AUC {roc_auc_score(h.y, h.probability):.3f})")
     ax.plot([0, 1], [0, 1], color=GREY, ls="--", lw=1, label="random order (AUC 0.5)")
     ax.set_xlabel("share of lost leads flagged (false positive rate)")
-    ax.set_ylabel("share of won leads flagged (recall)")
+    ax.set_ylabel("won leads flagged (recall)")
     ax.set_title("ROC curve (held-out leads)")
     ax.legend(loc="lower right", frameon=False)
     _style(ax)
@@ -101,7 +101,7 @@ def pr_chart(h: HeldOut, threshold: float) -> str:
         ax.plot([r_at], [p_at], "o", color=ORANGE, ms=8,
                 label=f"decision threshold {threshold:.2f}: precision {p_at:.2f}, recall {r_at:.2f}")
     ax.set_xlabel("recall (share of won leads flagged)")
-    ax.set_ylabel("precision (share of flagged leads that win)")
+    ax.set_ylabel("precision (flagged leads that win)")
     ax.set_ylim(0, 1.02)
     ax.set_title("Precision and recall (held-out leads)")
     ax.legend(loc="lower left", frameon=False, fontsize=8)

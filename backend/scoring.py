@@ -263,6 +263,12 @@ def _warnings(report: TransformReport, frame: pd.DataFrame, has_value_model: boo
 def score_frame(bundle: ModelBundle, frame: pd.DataFrame, *, now_days: float | None = None,
                 with_reasons: bool = True) -> ScoreResult:
     """Score every row of ``frame`` (the user's columns, any order) in one call."""
+    if len(frame) == 0:
+        empty = np.zeros(0)
+        return ScoreResult(lead_score=np.zeros(0, dtype=int), close_probability=empty,
+                           predicted_mrr=empty if bundle.regressor is not None else None,
+                           segment=np.zeros(0, dtype=object), reasons=[],
+                           model={"name": bundle.name, "version": bundle.version})
     features, report = bundle.features.transform(frame, now_days=now_days)
     if bundle.features.columns_ and len(report.missing) == len(bundle.features.columns_):
         expected = ", ".join(c.name for c in bundle.features.columns_[:8])

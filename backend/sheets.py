@@ -317,7 +317,7 @@ class SheetsWriter:
             elif number in seen:
                 reason = f"Row {number} appears more than once in the request — this copy was not written."
             if reason:
-                skipped.append((i, {"row": number, "reason": reason}))
+                skipped.append((i, {"row": number, "code": "bad_row", "reason": reason}))
                 continue
             seen.add(number)
             candidates.append((i, sheet_row, row_cells))
@@ -332,11 +332,11 @@ class SheetsWriter:
         for i, sheet_row, row_cells in candidates:
             number = sheet_row.row
             if number > state.row_count:
-                skipped.append((i, {"row": number, "reason": (
+                skipped.append((i, {"row": number, "code": "row_moved", "reason": (
                     f"Row {number} is past the end of the sheet (it has {state.row_count} rows; rows deleted?) "
                     "— not written; score again.")}))
             elif not self._row_unchanged(state, keys, sheet_row):
-                skipped.append((i, {"row": number, "reason": (
+                skipped.append((i, {"row": number, "code": "row_moved", "reason": (
                     f"Row {number} changed since it was read (rows sorted, inserted or deleted?) "
                     "— not written; score again.")}))
             else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import platform
 import re
 from collections.abc import Callable, Sequence
@@ -155,6 +156,19 @@ def data_sha256(frame: pd.DataFrame) -> str:
     digest = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
     digest.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy().tobytes())
     return digest.hexdigest()
+
+
+def config_fingerprint(config: TrainConfig) -> str:
+    """sha256 of the settings that shape a model (not the time budget or the report)."""
+    body = {"target": normalize_name(config.target), "positive": str(config.positive),
+            "negatives": sorted(map(str, config.negatives)),
+            "value": normalize_name(config.value) if config.value else None,
+            "overrides": describe_overrides(config.overrides), "gates": config.gates.to_dict(), "seed": config.seed,
+            "splits": [config.test_size, config.validation_size], "recall_margin": config.recall_margin,
+            "max_rounds": config.max_rounds, "params": config.params, "leakage": config.leakage,
+            "leakage_rules": config.leakage_rules.to_dict(), "cv": [config.cv_repeats, config.cv_folds],
+            "tune": [config.tune, config.tune_candidates]}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _output_columns(frame: pd.DataFrame) -> list[Any]:
@@ -514,6 +528,7 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
         "training": {"seed": config.seed, "params": params, "rounds": {"classifier": clf.booster.num_boosted_rounds(),
                      "mrr": reg.num_boosted_rounds() if reg is not None else None},
                      "recall_margin": config.recall_margin, "reference_day": now,
+                     "config_sha256": config_fingerprint(config),
                      "cross_validation": {"repeats": config.cv_repeats, "folds": config.cv_folds},
                      "tuning": tuned.to_dict() if tuned is not None else None,
                      "leakage_guard": {"enabled": config.leakage, **config.leakage_rules.to_dict()}},

@@ -207,3 +207,8 @@ def test_default_model_direction_ad_spend_raises_mrr(default_bundle: ModelBundle
     high = predict(default_bundle, default_bundle.features.transform(
         frame.assign(**{"Monthly Ad Spend": "$80k"}), now_days=now)[0]).mrr
     assert (high > low).mean() >= 0.9
+
+
+def test_no_rows_gives_no_results(tiny_bundle: ModelBundle, leads: pd.DataFrame) -> None:
+    result = score_rows(tiny_bundle, list(leads.columns), [])
+    assert result.results == [] and len(result) == 0

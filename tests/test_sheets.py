@@ -195,6 +195,7 @@ def test_sorted_sheet_refuses_every_moved_row(sheets_fake: SheetsFake, writer: S
 
     assert report.written == []
     assert [s["row"] for s in report.skipped] == list(range(2, 22))
+    assert report.skipped[0]["code"] == "row_moved"
     assert report.skipped[0]["reason"] == (
         "Row 2 changed since it was read (rows sorted, inserted or deleted?) — not written; score again.")
     assert sheets_fake.count(path_contains=WRITE) == 0
@@ -312,8 +313,8 @@ def test_duplicate_and_header_rows_are_skipped_with_reasons(sheets_fake: SheetsF
 
     assert report.written == [3, 4]
     assert report.skipped == [
-        {"row": 1, "reason": "Row 1 is the header row — not written."},
-        {"row": 3, "reason": "Row 3 appears more than once in the request — this copy was not written."},
+        {"row": 1, "code": "bad_row", "reason": "Row 1 is the header row — not written."},
+        {"row": 3, "code": "bad_row", "reason": "Row 3 appears more than once in the request — this copy was not written."},
     ]
     assert sheets_fake.values(sid, "Leads")[0] == HEADER + list(OUTPUT_COLUMNS)
 

@@ -95,7 +95,10 @@ def test_scores_are_written_and_unscorable_or_moved_rows_are_skipped(
             assert line[score_col] == result["lead_score"] and line[version_col] == tiny_bundle.version
             assert line[grid[0].index(SCORE_REASONS)] == "; ".join(result["reasons"])
         else:
-            assert line[score_col] == ""  # nothing written for skipped rows
+            assert line[score_col] == ""  # no score for skipped rows
+    # The unscorable row says why (and any stale score there is cleared); the moved row is untouched.
+    assert (grid[unscored_row - 1] + [""] * len(grid[0]))[grid[0].index(SCORE_REASONS)].startswith("Not scored:")
+    assert (grid[moved_row - 1] + [""] * len(grid[0]))[grid[0].index(SCORE_REASONS)] == ""
     assert sheets_fake.count(path_contains="values:batchUpdate") == 1  # one batched write
 
 

@@ -11,7 +11,7 @@ from google.auth import exceptions as google_exceptions
 from gspread import exceptions as gspread_exceptions
 
 from backend.errors import SheetsError
-from backend.outputs import result_to_cells
+from backend.outputs import result_to_cells, sheets_datetime
 from backend.sheets import SheetRow
 from backend.web.context import require_auth, timed
 from backend.web.core import Scored, score
@@ -41,19 +41,24 @@ def score_and_write() -> Response:
 
 def _write(req: SheetScoreRequest, scored: Scored) -> dict[str, Any]:
     """Write the scored rows in one call; rows that could not be scored are skipped, with why."""
-    scored_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    scored_at = sheets_datetime(datetime.now(UTC))
     rows: list[SheetRow] = []
     cells: list[dict[str, Any]] = []
-    not_scored: list[dict[str, Any]] = []
+    not_scored: dict[int, dict[str, Any]] = {}
+    skipped: list[dict[str, Any]] = []
     for number, values, res in zip(req.numbers, req.rows, scored.results, strict=True):
         if res.get("lead_score") is None:
-            not_scored.append({"row": number,
-                               "reason": f"Not scored: {res.get('error') or 'no usable values'}"})
-        else:
-            rows.append(SheetRow(number, values))
-            cells.append(result_to_cells(res, scored_at=scored_at, model_version=scored.version))
+            entry = {"row": number, "code": "not_scored",
+                     "reason": f"Not scored: {res.get('error') or 'no usable values'}"}
+            if all(v is None or str(v).strip() == "" for v in values):
+                skipped.append(entry)  # an empty row: nothing to score, nothing to write
+                continue
+            # Still written: blank scores and the reason replace any stale score in the row.
+            not_scored[number] = entry
+        rows.append(SheetRow(number, values))
+        cells.append(result_to_cells(res, scored_at=scored_at, model_version=scored.version))
     if not rows:
-        return {"written": [], "skipped": not_scored, "columns": {}, "created_columns": []}
+        return {"written": [], "skipped": skipped, "columns": {}, "created_columns": []}
     with timed("write"):
         try:
             report = app_state().sheets_writer().write_scores(
@@ -62,9 +67,10 @@ def _write(req: SheetScoreRequest, scored: Scored) -> dict[str, Any]:
                 google_exceptions.GoogleAuthError) as exc:
             raise SheetsError("Google Sheets could not be reached or refused the write, so no "
                               "scores were written. Try again in a minute.") from exc
+    cleared = [not_scored[n] for n in report.written if n in not_scored]
     return {
-        "written": list(report.written),
-        "skipped": sorted([*report.skipped, *not_scored], key=lambda item: item["row"]),
+        "written": [n for n in report.written if n not in not_scored],
+        "skipped": sorted([*report.skipped, *cleared, *skipped], key=lambda item: item["row"]),
         "columns": dict(report.columns),
         "created_columns": list(report.created_columns),
     }
