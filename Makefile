@@ -17,7 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 demo: $(STAMP)  ## score the bundled sample sheet with the bundled model
 	$(PY) -m backend score backend/sample/leads.csv -o scored_leads.csv
 
-test: test-py test-js  ## every test: Python, add-on (node), sidebar (Chromium)
+test: lint test-py test-js  ## every test: lint, Python, add-on (node), sidebar (Chromium)
 
 test-py: $(STAMP)
 	$(PY) -m pytest -q
@@ -28,7 +28,7 @@ test-js:  ## add-on: .gs code in node:vm fakes, payloads vs openapi.json, sideba
 	fi
 	node --test tests/addon/
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff
 	$(PY) -m ruff check backend tests bench
 
 sample: $(STAMP)  ## regenerate the bundled sample sheet

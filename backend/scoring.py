@@ -150,6 +150,9 @@ def reasons_text(bundle: ModelBundle, frame: pd.DataFrame, features: pd.DataFram
     if not columns or n == 0:
         return [[] for _ in range(n)]
     header_pos = {normalize_name(h): i for i, h in reversed(list(enumerate(frame.columns)))}
+    absent = np.array([c.key not in header_pos for c in columns])
+    if absent.any():  # a column the sheet does not have is no reason to give a rep
+        contributions = np.where(absent[None, :], 0.0, contributions)
     order = np.argsort(-np.abs(contributions), axis=1, kind="stable")[:, :top]
     strength = np.take_along_axis(contributions, order, axis=1)
     # Column arrays once, not cell lookups per lead.

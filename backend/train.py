@@ -234,7 +234,7 @@ class _Classifier:
     threshold: float
 
     def margins(self, x: pd.DataFrame) -> np.ndarray:
-        return self.booster.predict(xgb.DMatrix(x, enable_categorical=True, nthread=2), output_margin=True)
+        return self.booster.predict(xgb.DMatrix(x, enable_categorical=True, nthread=1), output_margin=True)
 
     def proba(self, x: pd.DataFrame) -> np.ndarray:
         return sigmoid(self.a * self.margins(x) + self.b)
@@ -291,7 +291,7 @@ def _tune(x: pd.DataFrame, y: np.ndarray, fit: np.ndarray, valid: np.ndarray, pa
     """Pick booster parameters by validation AUC (the test rows are not touched)."""
     fit_main, fit_stop = _split(len(fit), y[fit], 0.15, config.seed)
     fit_main, fit_stop = fit[fit_main], fit[fit_stop]
-    dvalid = xgb.DMatrix(x.iloc[valid], enable_categorical=True, nthread=2)
+    dvalid = xgb.DMatrix(x.iloc[valid], enable_categorical=True, nthread=1)
     done = [0]
 
     def evaluate(candidate: dict[str, Any]) -> float:
@@ -366,7 +366,7 @@ def _mean_abs_contributions(booster: xgb.Booster, x: pd.DataFrame, names: list[s
     """Mean |TreeSHAP contribution| per user column, largest first."""
     if len(x) == 0:
         return []
-    contrib = booster.predict(xgb.DMatrix(x, enable_categorical=True, nthread=2), pred_contribs=True)[:, :-1]
+    contrib = booster.predict(xgb.DMatrix(x, enable_categorical=True, nthread=1), pred_contribs=True)[:, :-1]
     mean = np.abs(contrib).mean(axis=0)
     order = np.argsort(-mean, kind="stable")
     return [{"column": names[j], "mean_abs_contribution": round(float(mean[j]), 4)} for j in order]
@@ -431,8 +431,10 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
                                "known before the outcome, keep it with --keep COL.")
     leaked = {normalize_name(f.column) for f in findings if f.excluded}
 
+    # Below ~20k rows one thread is as fast as two, and it does not stall when the cores are shared.
+    threads = 1 if n_lab < 20_000 else 2
     base_params = {"objective": "binary:logistic", "eval_metric": "logloss", "seed": config.seed,
-                   "nthread": 2, "tree_method": "hist", **config.params}
+                   "nthread": threads, "tree_method": "hist", **config.params}
     tuned: TuneResult | None = None
     params = base_params
     if config.tune:
@@ -460,13 +462,13 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
         else:
             a_idx, s_idx = _split(len(fit_won), np.zeros(len(fit_won)), 0.15, config.seed)
             reg_params = {"objective": "reg:squarederror", "eval_metric": "mae", "seed": config.seed,
-                          "nthread": 2, "tree_method": "hist", **config.params}
+                          "nthread": threads, "tree_method": "hist", **config.params}
             target_log = np.log1p(values)
             reg = _boost(reg_params, x.iloc[fit_won[a_idx]], target_log[fit_won[a_idx]],
                          x.iloc[fit_won[s_idx]], target_log[fit_won[s_idx]], config.max_rounds, "mrr", progress)
 
             def mrr(rows: np.ndarray) -> np.ndarray:
-                dm = xgb.DMatrix(x.iloc[rows], enable_categorical=True, nthread=2)
+                dm = xgb.DMatrix(x.iloc[rows], enable_categorical=True, nthread=1)
                 return np.clip(np.expm1(reg.predict(dm)), 0, None)
 
             baseline = float(np.median(values[fit_won]))

@@ -212,3 +212,10 @@ def test_default_model_direction_ad_spend_raises_mrr(default_bundle: ModelBundle
 def test_no_rows_gives_no_results(tiny_bundle: ModelBundle, leads: pd.DataFrame) -> None:
     result = score_rows(tiny_bundle, list(leads.columns), [])
     assert result.results == [] and len(result) == 0
+
+
+def test_reasons_never_cite_columns_the_sheet_lacks(tiny_bundle: ModelBundle, leads: pd.DataFrame) -> None:
+    frame = leads.head(20)[["Lead Source", "Business Type", "Demo Booked", "Monthly Ad Spend"]]
+    result = score_frame(tiny_bundle, frame)
+    for reasons in result.reasons:
+        assert reasons and all(r.startswith(tuple(frame.columns)) for r in reasons)

@@ -314,7 +314,8 @@ def test_duplicate_and_header_rows_are_skipped_with_reasons(sheets_fake: SheetsF
     assert report.written == [3, 4]
     assert report.skipped == [
         {"row": 1, "code": "bad_row", "reason": "Row 1 is the header row — not written."},
-        {"row": 3, "code": "bad_row", "reason": "Row 3 appears more than once in the request — this copy was not written."},
+        {"row": 3, "code": "bad_row",
+         "reason": "Row 3 appears more than once in the request — this copy was not written."},
     ]
     assert sheets_fake.values(sid, "Leads")[0] == HEADER + list(OUTPUT_COLUMNS)
 
