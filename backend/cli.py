@@ -196,7 +196,8 @@ def _train_and_register(frame: Any, config: Any, out_dir: Path, *, source: str, 
         print(json.dumps({"version": card["version"], "promoted": promoted, "outcome": outcome, "reason": reason,
                           "metrics": card["metrics"], "gates": card["gates"], "counts": result.counts,
                           "leakage": card["leakage"], "comparison": card["comparison"],
-                          "bundle": str(bundle_dir)}, indent=2, default=str))
+                          "tuning": card["training"].get("tuning"), "bundle": str(bundle_dir)},
+                         indent=2, default=str))
     else:
         _print_training(card, result, bundle_dir, promoted, elapsed)
         print(f"Experiment log: {log_path}")
@@ -286,8 +287,10 @@ def _print_training(card: dict[str, Any], result: Any, bundle_dir: Path, promote
               f"top-decile lift {new['top_decile_lift']} vs {old['top_decile_lift']}.")
     tuning = (card.get("training") or {}).get("tuning")
     if tuning:
-        print(f"Tuning: {len(tuning['trials'])} candidates tried on validation rows; kept {tuning['chosen']} "
-              f"(validation AUC {tuning['default_score']} for the defaults).")
+        best = max((t["score"] for t in tuning["trials"]), default=None)
+        print(f"Tuning: {len(tuning['trials'])} candidates tried on validation rows"
+              f"{' (time budget reached)' if tuning['out_of_time'] else ''}; kept {tuning['chosen']} "
+              f"(validation AUC: defaults {tuning['default_score']}, best candidate {best}).")
     for note in result.notes:
         print(f"note: {note}")
     gates = card["gates"]

@@ -75,7 +75,7 @@ def roc_chart(h: HeldOut) -> str:
     fig = _figure()
     ax = fig.add_subplot()
     fpr, tpr, _ = roc_curve(h.y, h.probability)
-    ax.plot(fpr, tpr, color=BLUE, lw=2, label=f"this model (AUC {roc_auc_score(h.y, h.probability):.3f})")
+    ax.plot(fpr, tpr, color=BLUE, lw=2, label=f"this model (AUC {round(roc_auc_score(h.y, h.probability), 4):.3f})")
     ax.plot([0, 1], [0, 1], color=GREY, ls="--", lw=1, label="random order (AUC 0.5)")
     ax.set_xlabel("share of lost leads flagged (false positive rate)")
     ax.set_ylabel("won leads flagged (recall)")
@@ -371,10 +371,10 @@ def render_report(card: dict[str, Any], heldout: HeldOut) -> str:
     score_basis = card["thresholds"].get("score_basis", "probability")
     parts = [
         f"<h1>Model report: {_e(card['name'])} {_e(card['version'])}</h1>",
-        f"<p class='meta'>Trained {_e(card['trained_at'])} on {counts['labelled']} closed leads "
-        f"({counts['positives']} {_e(target['positive'])}, {counts['negatives']} {_e('/'.join(target['negatives']))}) "
-        f"from '{_e(target['column'])}'; {counts['open']} open leads were not used. Held out for these figures: "
-        f"{counts['split']['test']} leads the model never learnt from.</p>",
+        f"<p class='meta'>Trained {_e(card['trained_at'])} on {counts['labelled']} closed leads: "
+        f"{counts['positives']} with {_e(target['column'])} = {_e(target['positive'])}, {counts['negatives']} with "
+        f"{_e(' / '.join(target['negatives']))}; {counts['open']} open leads were not used. Held out for these "
+        f"figures: {counts['split']['test']} leads the model never learnt from.</p>",
         _verdict(card),
         _section("Headline figures", _headline(card)),
         _section("Score bands: does a 10 convert more than a 9?",

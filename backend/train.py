@@ -4,9 +4,15 @@ Rows whose outcome cell is the positive value (e.g. ``Won``) or a negative one (
 are the training set; rows with anything else (``Open``, blank) are open leads and are
 only counted.  Labelled rows are split, stratified, into
 
-    fit         the boosters learn here (a slice of it drives early stopping)
-    validation  Platt calibration, the decision threshold and the score cut-points
+    fit         the boosters learn here (a slice of it drives early stopping); the
+                leakage guard judges columns here, before any booster sees them
+    validation  Platt calibration, the decision threshold, the score cut-points and,
+                with ``tune``, the choice of booster parameters
     test        held-out metrics and the quality gates, used for nothing else
+
+Optionally, repeated stratified cross-validation runs the whole pipeline (fit, calibrate,
+threshold) on folds of the non-test rows and reports mean ± sd.  When an active model is
+given, it is scored on the test rows it never learnt from: the new model must not be worse.
 """
 
 from __future__ import annotations
