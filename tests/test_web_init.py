@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-import backend.registry
 from backend.bundle import ModelBundle
 from backend.web import create_app
 from backend.web.state import EXTENSION
@@ -34,13 +33,13 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tin
 
 def test_bundle_is_loaded_lazily_and_once(monkeypatch: pytest.MonkeyPatch, tiny_models_dir: Path) -> None:
     calls: list[Path] = []
-    real = backend.registry.load_active
+    real = ModelBundle.load
 
-    def counting(model_dir: Path) -> ModelBundle:
-        calls.append(model_dir)
-        return real(model_dir)
+    def counting(path: Path) -> ModelBundle:
+        calls.append(Path(path).parent)
+        return real(path)
 
-    monkeypatch.setattr(backend.registry, "load_active", counting)
+    monkeypatch.setattr(ModelBundle, "load", counting)
     app = make_app(web_settings(tiny_models_dir))
     assert calls == []
     client = app.test_client()

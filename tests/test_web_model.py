@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import orjson
 import pytest
 from flask.testing import FlaskClient
 
-from backend.bundle import ModelBundle
+from backend import registry
+from backend.bundle import ModelBundle, card_digest
+from backend.web.state import EXTENSION
 from tests.test_web_support import KEY_HEADERS, assert_documented, bearer, make_app, web_settings
 
 
@@ -45,3 +48,35 @@ def test_card_is_503_without_a_model(tmp_path: Path) -> None:
     response = make_app(web_settings(tmp_path)).test_client().get("/v1/model", headers=KEY_HEADERS)
     assert response.status_code == 503
     assert_documented("GET", "/v1/model", response)
+
+
+def test_report_is_self_contained_html(client: FlaskClient, tiny_bundle: ModelBundle) -> None:
+    response = client.get("/v1/model/report", headers=KEY_HEADERS)
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    html = response.get_data(as_text=True)
+    assert tiny_bundle.version in html and "data:image/png;base64," in html
+    assert client.get("/v1/model/report").status_code == 401
+
+
+def test_a_promotion_is_served_without_a_restart(tmp_path: Path, tiny_bundle: ModelBundle) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(tiny_bundle.path, models / tiny_bundle.version)
+    registry.promote(models, tiny_bundle.version)
+    app = make_app(web_settings(models))
+    client = app.test_client()
+    assert client.get("/healthz").json["model"]["version"] == tiny_bundle.version
+
+    second = "20990101-000000-second"
+    shutil.copytree(tiny_bundle.path, models / second)
+    card_path = models / second / "card.json"
+    card = orjson.loads(card_path.read_bytes())
+    card["version"] = second
+    card["card_sha256"] = card_digest(card)
+    card_path.write_bytes(orjson.dumps(card))
+    registry.promote(models, second)
+    app.extensions[EXTENSION]._active.check_every = 0  # no need to wait a second in a test
+    assert client.get("/healthz").json["model"]["version"] == second
+    registry.rollback(models)
+    assert client.get("/healthz").json["model"]["version"] == tiny_bundle.version

@@ -1,9 +1,10 @@
-"""``GET /v1/model``: the active model's card."""
+"""``GET /v1/model``: the active model's card; ``GET /v1/model/report``: its HTML report."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response
 
+from backend.report import report_html
 from backend.web.context import require_auth
 from backend.web.payloads import json_response
 from backend.web.state import current_bundle
@@ -16,3 +17,11 @@ bp.before_request(require_auth)
 def card() -> Response:
     """The model card: features, metrics, thresholds, trained_at, data hash."""
     return json_response(current_bundle().card)
+
+
+@bp.get("/model/report")
+def report() -> Response:
+    """The model report (self-contained HTML: plots are embedded images, no external requests)."""
+    response = Response(report_html(current_bundle()), mimetype="text/html")
+    response.headers["Content-Security-Policy"] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    return response

@@ -18,6 +18,7 @@ from backend.errors import LeadScoreError, SheetsError
 
 if TYPE_CHECKING:
     from backend.bundle import ModelBundle
+    from backend.registry import ActiveModel
     from backend.sheets import SheetsWriter
 
 EXTENSION = "leadscore"
@@ -31,21 +32,31 @@ class AppState:
                  authenticator: Authenticator | None = None) -> None:
         self.settings = settings
         self.authenticator = authenticator or Authenticator(settings)
-        self._bundle = bundle
+        self._bundle = bundle  # injected: served as is; otherwise the registry's active model
+        self._active: ActiveModel | None = None
         self._writer = sheets_writer
         self._openapi: bytes | None = None
         self._lock = threading.Lock()
 
     def bundle(self) -> ModelBundle:
-        """The active model bundle; loads it on first call (raises ModelUnavailable)."""
-        bundle = self._bundle
-        if bundle is None:
+        """The model to score with: the injected bundle, or the registry's active version.
+
+        The active version is loaded on first call and swapped without a restart when
+        ``models promote`` / ``rollback`` / ``retrain`` change ``active.json`` (checked at most
+        once a second); raises ModelUnavailable when no model can be loaded.
+        """
+        if self._bundle is not None:
+            return self._bundle
+        active = self._active
+        if active is None:
             with self._lock:
-                if self._bundle is None:
-                    from backend.registry import load_active
-                    self._bundle = load_active(Path(self.settings.model_dir))
-                bundle = self._bundle
-        return bundle
+                if self._active is None:
+                    from backend.bundle import ModelBundle
+                    from backend.registry import ActiveModel
+                    self._active = ActiveModel(Path(self.settings.model_dir),
+                                               loader=lambda path: ModelBundle.load(path))
+                active = self._active
+        return active.get()
 
     def sheets_writer(self) -> Any:
         """The Sheets writer, built from the settings' service account on first call."""
