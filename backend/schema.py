@@ -91,26 +91,25 @@ _NAN_PAIR = (np.nan, False)
 
 def _number(value: object) -> tuple[float, bool]:
     """(number, unparsed) for one cell."""
-    if isinstance(value, (bool, np.bool_)):
+    if type(value) is str:
+        try:  # the common case, a plain number as text (float() ignores surrounding spaces)
+            number = float(value)
+            if number - number == 0:  # finite: not nan / inf
+                return number, False
+        except ValueError:
+            pass
+        text = clean_cell(value)
+        if text in PLACEHOLDERS:
+            return _NAN_PAIR
+        m = _NUMBER.match(text)
+        if m is None:
+            return np.nan, True
+        number = float(m["num"].replace(",", "")) * _SUFFIX.get((m["suf"] or "").lower(), 1.0)
+        negative = m["sign"] == "-" or m["sign2"] == "-" or (m["open"] is not None and m["close"] is not None)
+        return (-number if negative else number), False
+    if isinstance(value, (bool, np.bool_, int, float, np.integer, np.floating)):
         return float(value), False
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value), False
-    if is_blank(value) or not isinstance(value, str):
-        return _NAN_PAIR if is_blank(value) else (np.nan, True)
-    text = clean_cell(value)
-    if text in PLACEHOLDERS:
-        return _NAN_PAIR
-    try:
-        number = float(text)
-        return (number, False) if np.isfinite(number) else (np.nan, True)
-    except ValueError:
-        pass
-    m = _NUMBER.match(text)
-    if m is None:
-        return np.nan, True
-    number = float(m["num"].replace(",", "")) * _SUFFIX.get((m["suf"] or "").lower(), 1.0)
-    negative = m["sign"] == "-" or m["sign2"] == "-" or (m["open"] is not None and m["close"] is not None)
-    return (-number if negative else number), False
+    return _NAN_PAIR if is_blank(value) else (np.nan, True)
 
 
 def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
