@@ -53,7 +53,7 @@ class Principal:
 
 
 @dataclass(frozen=True)
-class _CachedResponse(transport.Response):
+class StoredResponse(transport.Response):
     """A fully read response kept in memory (google.auth.transport.Response interface)."""
 
     _status: int
@@ -92,7 +92,7 @@ class CachedCertsRequest(transport.Request):
         self._timeout = timeout
         self._clock = clock
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, _CachedResponse]] = {}
+        self._cache: dict[str, tuple[float, StoredResponse]] = {}
 
     def __call__(self, url: str, method: str = "GET", body: Any = None,
                  headers: Mapping[str, str] | None = None, timeout: float | None = None,
@@ -110,7 +110,7 @@ class CachedCertsRequest(transport.Request):
                                timeout=timeout or self._timeout, **kwargs)
         if response.status != 200:
             return response
-        cached = _CachedResponse(response.status, dict(response.headers or {}), bytes(response.data))
+        cached = StoredResponse(response.status, dict(response.headers or {}), bytes(response.data))
         with self._lock:
             self._cache[url] = (now + self._ttl(cached.headers), cached)
         return cached

@@ -26,6 +26,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from backend.auth import StoredResponse
+
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "backend" / "openapi.json"
 OPENAPI_URI = "urn:leadscore:openapi"
 AUDIENCE = "1234567890-leadscore.apps.googleusercontent.com"
@@ -108,23 +110,6 @@ def assert_no_traceback(response: Any) -> None:
 # --------------------------------------------------------------------------- ID tokens
 
 
-class _Response(transport.Response):
-    def __init__(self, status: int, data: bytes, headers: Mapping[str, str]) -> None:
-        self._status, self._data, self._headers = status, data, dict(headers)
-
-    @property
-    def status(self) -> int:
-        return self._status
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return self._headers
-
-    @property
-    def data(self) -> bytes:
-        return self._data
-
-
 class FakeCerts(transport.Request):
     """Stands in for Google's certificate endpoint: serves the test key's X.509 certificate."""
 
@@ -137,8 +122,8 @@ class FakeCerts(transport.Request):
     def __call__(self, url: str, method: str = "GET", body: Any = None, headers: Any = None,
                  timeout: Any = None, **kwargs: Any) -> transport.Response:
         self.calls.append(url)
-        return _Response(self.status, json.dumps(self.certs).encode(),
-                         {"Cache-Control": f"public, max-age={self.max_age}"})
+        return StoredResponse(self.status, {"Cache-Control": f"public, max-age={self.max_age}"},
+                              json.dumps(self.certs).encode())
 
 
 class IdTokens:
