@@ -24,8 +24,6 @@ def score(header: list[str], rows: list[list[Any]]) -> Scored:
     """Score all rows with the current model in one vectorized call (timed as ``score``)."""
     bundle = current_bundle()
     model = {"name": str(bundle.name), "version": str(bundle.version)}
-    if not rows:  # nothing to score: answer without running the model on an empty frame
-        return Scored(model, model["version"])
     with timed("score"):
         result = score_rows(bundle, header, rows)
         return Scored(model, model["version"], result.results, result.warnings)
