@@ -65,20 +65,26 @@ class FeatureBuilder:
         self.categories_: dict[str, list[str]] = {
             c.name: [*c.levels, OTHER_LEVEL] for c in self.columns_ if c.role == "category"}
 
-    def transform(self, frame: pd.DataFrame, *, now_days: float | None = None
-                  ) -> tuple[pd.DataFrame, TransformReport]:
-        """Build the feature matrix for ``frame`` (columns = the user's header, any order)."""
+    @property
+    def feature_types_(self) -> list[str]:
+        """XGBoost feature types: ``c`` for categories (codes), ``q`` for numbers."""
+        return ["c" if c.role == "category" else "q" for c in self.columns_]
+
+    def transform_matrix(self, frame: pd.DataFrame, *, now_days: float | None = None
+                         ) -> tuple[np.ndarray, TransformReport]:
+        """The features as one float matrix: numbers, and category codes in the fixed level order.
+
+        Row order is ``frame``'s; NaN is missing.  Scoring feeds this straight to XGBoost.
+        """
         now = today_days() if now_days is None else now_days
         positions, missing, unknown = match_columns(self.schema, frame.columns)
         report = TransformReport(missing=missing, unknown=unknown)
         n = len(frame)
-        data: dict[str, object] = {}
+        matrix = np.full((n, len(self.columns_)), np.nan)
         present_any = np.zeros(n, dtype=bool)
         cells = frame.to_numpy(dtype=object)  # one conversion; columns are slices of it
-        for fname, col in zip(self.feature_names_, self.columns_):
+        for j, col in enumerate(self.columns_):
             if col.name not in positions:
-                data[fname] = (pd.Categorical([None] * n, categories=self.categories_[col.name])
-                               if col.role == "category" else np.full(n, np.nan))
                 continue
             values = pd.Series(cells[:, positions[col.name]], dtype=object, copy=False)
             if col.role == "category":
@@ -90,8 +96,9 @@ class FeatureBuilder:
                 if unseen.any():
                     report.unseen[col.name] = sorted({str(v).strip() for v in values[unseen]})[:10]
                     codes[unseen] = other
-                present_any |= codes >= 0
-                data[fname] = pd.Categorical.from_codes(codes, categories=levels)
+                present = codes >= 0
+                present_any |= present
+                matrix[present, j] = codes[present]
                 continue
             if col.role == "numeric":
                 nums, bad = parse_numbers(values)
@@ -103,6 +110,19 @@ class FeatureBuilder:
             if bad.any():
                 report.unparsed[col.name] = np.flatnonzero(bad).tolist()
             present_any |= ~np.isnan(nums)
-            data[fname] = nums
+            matrix[:, j] = nums
         report.empty_rows = np.flatnonzero(~present_any).tolist()
+        return matrix, report
+
+    def transform(self, frame: pd.DataFrame, *, now_days: float | None = None
+                  ) -> tuple[pd.DataFrame, TransformReport]:
+        """The features as a frame (categories as pandas categoricals with fixed levels)."""
+        matrix, report = self.transform_matrix(frame, now_days=now_days)
+        data: dict[str, object] = {}
+        for j, (fname, col) in enumerate(zip(self.feature_names_, self.columns_)):
+            if col.role == "category":
+                codes = np.where(np.isnan(matrix[:, j]), -1, matrix[:, j]).astype(np.int64)
+                data[fname] = pd.Categorical.from_codes(codes, categories=self.categories_[col.name])
+            else:
+                data[fname] = matrix[:, j]
         return pd.DataFrame(data, index=frame.index), report

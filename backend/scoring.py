@@ -24,7 +24,7 @@ import xgboost as xgb
 
 from backend.bundle import ModelBundle
 from backend.errors import BadInput, NoUsableColumns
-from backend.features import TransformReport
+from backend.features import FeatureBuilder, TransformReport
 from backend.outputs import (
     CLOSE_PROBABILITY,
     LEAD_SCORE,
@@ -54,12 +54,8 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -40, 40)))
 
 
-def feature_matrix(features: pd.DataFrame) -> xgb.DMatrix:
-    """A DMatrix straight from numpy: category codes (fixed level order) plus numbers.
-
-    Same values XGBoost reads from the pandas categoricals at training time (the level
-    list never changes), without pandas' per-column conversion cost at scoring time.
-    """
+def as_matrix(features: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """A feature frame as one float matrix (category codes, NaN missing) and XGBoost feature types."""
     columns, types = [], []
     for name in features.columns:
         series = features[name]
@@ -71,14 +67,24 @@ def feature_matrix(features: pd.DataFrame) -> xgb.DMatrix:
         else:
             columns.append(series.to_numpy(dtype=float))
             types.append("q")
-    data = np.column_stack(columns) if columns else np.empty((len(features), 0))
-    return xgb.DMatrix(data, feature_names=list(features.columns), feature_types=types,
+    return (np.column_stack(columns) if columns else np.empty((len(features), 0))), types
+
+
+def feature_matrix(features: pd.DataFrame | np.ndarray, builder: FeatureBuilder) -> xgb.DMatrix:
+    """A DMatrix straight from numpy: category codes (fixed level order) plus numbers.
+
+    The same values XGBoost reads from the pandas categoricals at training time (the level
+    list never changes), without pandas' per-column conversion cost at scoring time.
+    """
+    matrix = features if isinstance(features, np.ndarray) else as_matrix(features)[0]
+    return xgb.DMatrix(matrix, feature_names=builder.feature_names_, feature_types=builder.feature_types_,
                        enable_categorical=True, nthread=1)
 
 
-def predict(bundle: ModelBundle, features: pd.DataFrame, *, contributions: bool = False) -> Predictions:
+def predict(bundle: ModelBundle, features: pd.DataFrame | np.ndarray, *, contributions: bool = False
+            ) -> Predictions:
     """Calibrated probability, MRR if won, expected value (and contributions) for all rows at once."""
-    dmatrix = feature_matrix(features)
+    dmatrix = feature_matrix(features, bundle.features)
     margin = bundle.classifier.predict(dmatrix, output_margin=True)
     cal = bundle.card["calibration"]
     probability = sigmoid(cal["a"] * margin + cal["b"])
@@ -142,7 +148,13 @@ def _describe(col: Column, cell: Any, value: float | str | None) -> str:
     return f"{col.name} {compact_number(float(value), currency=col.currency, percent=col.percent)}"
 
 
-def reasons_text(bundle: ModelBundle, frame: pd.DataFrame, features: pd.DataFrame,
+def _labels(codes: np.ndarray, levels: list[str]) -> np.ndarray:
+    """Category codes (NaN = missing) back to their level names (None = missing)."""
+    table = np.array([*levels, None], dtype=object)
+    return table[np.where(np.isnan(codes), len(levels), codes).astype(np.int64)]
+
+
+def reasons_text(bundle: ModelBundle, frame: pd.DataFrame, features: pd.DataFrame | np.ndarray,
                  contributions: np.ndarray, top: int = TOP_REASONS) -> list[list[str]]:
     """The top drivers of each lead's score as short text with a direction (↑ raises, ↓ lowers)."""
     columns = bundle.features.columns_
@@ -158,8 +170,10 @@ def reasons_text(bundle: ModelBundle, frame: pd.DataFrame, features: pd.DataFram
     # Column arrays once, not cell lookups per lead.
     cells = [frame.iloc[:, header_pos[c.key]].to_numpy(dtype=object) if c.key in header_pos else None
              for c in columns]
-    values = [features.iloc[:, j].astype(object).to_numpy() if c.role == "category"
-              else features.iloc[:, j].to_numpy(dtype=float) for j, c in enumerate(columns)]
+    matrix = features if isinstance(features, np.ndarray) else as_matrix(features)[0]
+    cats = bundle.features.categories_
+    values = [_labels(matrix[:, j], cats[c.name]) if c.role == "category" else matrix[:, j]
+              for j, c in enumerate(columns)]
     texts: dict[tuple[int, object], str] = {}  # sheets repeat values: describe each once
     out: list[list[str]] = []
     for r, (picks, signs) in enumerate(zip(order.tolist(), strength.tolist())):
@@ -272,7 +286,7 @@ def score_frame(bundle: ModelBundle, frame: pd.DataFrame, *, now_days: float | N
                            predicted_mrr=empty if bundle.regressor is not None else None,
                            segment=np.zeros(0, dtype=object), reasons=[],
                            model={"name": bundle.name, "version": bundle.version})
-    features, report = bundle.features.transform(frame, now_days=now_days)
+    features, report = bundle.features.transform_matrix(frame, now_days=now_days)
     if bundle.features.columns_ and len(report.missing) == len(bundle.features.columns_):
         expected = ", ".join(c.name for c in bundle.features.columns_[:8])
         raise NoUsableColumns(f"None of the model's columns are in this sheet. The model reads: "

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost as xgb
 
 from backend import registry
 from backend.bundle import ModelBundle
@@ -219,3 +220,18 @@ def test_reasons_never_cite_columns_the_sheet_lacks(tiny_bundle: ModelBundle, le
     result = score_frame(tiny_bundle, frame)
     for reasons in result.reasons:
         assert reasons and all(r.startswith(tuple(frame.columns)) for r in reasons)
+
+
+def test_matrix_and_frame_paths_agree(tiny_bundle: ModelBundle, leads: pd.DataFrame) -> None:
+    """Scoring feeds XGBoost a numpy matrix of category codes; training fed pandas categoricals."""
+    now = today_days()
+    frame, _ = tiny_bundle.features.transform(leads, now_days=now)
+    matrix, _ = tiny_bundle.features.transform_matrix(leads, now_days=now)
+    a = predict(tiny_bundle, frame, contributions=True)
+    b = predict(tiny_bundle, matrix, contributions=True)
+    np.testing.assert_array_equal(a.probability, b.probability)
+    np.testing.assert_array_equal(a.contributions, b.contributions)
+    booster_margin = tiny_bundle.classifier.predict(
+        xgb.DMatrix(frame, enable_categorical=True), output_margin=True)
+    cal = tiny_bundle.card["calibration"]
+    np.testing.assert_allclose(b.probability, 1 / (1 + np.exp(-(cal["a"] * booster_margin + cal["b"]))), rtol=1e-6)
