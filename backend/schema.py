@@ -40,8 +40,6 @@ _DATE_LIKE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}([ t]\d{1,2}:\d{2}.*)?$|^\d{1,2}
 _ID_NAME = re.compile(r"(^|[\s_#-])(id|uuid|guid|key|number|no|num|#)$|^(id|#)[\s_]|e-?mail|phone|"
                       r"^name$|[\s_]name$|url|website|linkedin|address", re.IGNORECASE)
 
-ROLES = ("numeric", "boolean", "category", "date", "id", "text", "empty", "constant",
-         "target", "value", "output", "dropped", "leakage")
 FEATURE_ROLES = ("numeric", "boolean", "category", "date")
 OTHER_LEVEL = "(other)"
 

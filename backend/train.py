@@ -21,7 +21,6 @@ import hashlib
 import io
 import json
 import platform
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -555,7 +554,3 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
         bundle.attachments[REPORT] = render_report(card, heldout).encode("utf-8")
     return TrainResult(bundle=bundle, passed=not failures, failures=failures, counts=counts, notes=notes,
                        leakage=findings, heldout=heldout)
-
-def version_dirname(version: str) -> str:
-    """A safe directory name for a version string."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", version)
