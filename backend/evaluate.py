@@ -17,7 +17,7 @@ from sklearn.metrics import brier_score_loss, precision_recall_curve, roc_auc_sc
 
 @dataclass(frozen=True)
 class Gates:
-    """Minimum held-out figures a model needs to be promoted (the brief's defaults)."""
+    """Minimum held-out figures a model needs to be promoted (the product's defaults)."""
 
     min_auc: float = 0.75
     min_precision: float = 0.65
