@@ -35,7 +35,7 @@ sample: $(STAMP)  ## regenerate the bundled sample sheet
 	$(PY) -m backend.sample --out backend/sample/leads.csv
 
 model: $(STAMP)  ## retrain the bundled default model from the sample sheet
-	$(PY) -m backend train backend/sample/leads.csv --target Status --positive Won --value MRR --out models --force
+	$(PY) -m backend train backend/sample/leads.csv --target Status --positive Won --value MRR --out models
 
 serve: $(STAMP)
 	$(PY) -m backend serve
