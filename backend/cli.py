@@ -339,9 +339,11 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
             parts.append(merged)
         ev = merged[CLOSE_PROBABILITY].astype(float) * (
             merged[PREDICTED_MRR].astype(float) if bundle.regressor is not None else 1.0)
-        ranked = merged.assign(_ev=ev.to_numpy(), _row=range(offset + 2, offset + 2 + len(merged)))
-        ranked = ranked[ranked[LEAD_SCORE].notna()].nlargest(args.top, "_ev")
-        top = ranked if top is None else pd.concat([top, ranked]).nlargest(args.top, "_ev")
+        ranked = merged.assign(_ev=ev.to_numpy(), _row=range(offset + 2, offset + 2 + len(merged)),
+                               _open=_open_rows(chunk, bundle.card["target"]))
+        ranked = ranked[ranked[LEAD_SCORE].notna()]
+        ranked = pd.concat([ranked[ranked["_open"]].nlargest(args.top, "_ev"), ranked.nlargest(args.top, "_ev")])
+        top = ranked if top is None else pd.concat([top, ranked])
         n_rows += len(chunk)
         offset += len(chunk)
         first = False
@@ -350,9 +352,29 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     elapsed = time.perf_counter() - started
     for message in warnings.values():
         print(f"warning: {message}", file=sys.stderr)
+    if top is not None:  # the leads to call are the open ones, when the sheet says which those are
+        top = top.drop_duplicates("_row")
+        top = (top[top["_open"]] if top["_open"].any() else top).nlargest(args.top, "_ev")
     _print_ranked(top, bundle)
     print(f"Scored {n_rows} rows with {bundle.name} {bundle.version} in {elapsed:.2f}s → {out}")
     return EXIT_OK
+
+
+def _open_rows(chunk: Any, target: dict[str, Any]) -> Any:
+    """True for rows whose outcome cell is neither the positive nor a negative value (still open).
+
+    All rows count as open when the sheet has no outcome column.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from backend.schema import normalize_label, normalize_name
+
+    column = next((c for c in chunk.columns if normalize_name(c) == normalize_name(target["column"])), None)
+    if column is None:
+        return np.ones(len(chunk), dtype=bool)
+    closed = set(normalize_label(pd.Series([target["positive"], *target.get("negatives", [])], dtype=object)))
+    return (~normalize_label(chunk[column]).isin(closed)).to_numpy()
 
 
 def _print_ranked(top: Any, bundle: Any) -> None:
@@ -366,7 +388,8 @@ def _print_ranked(top: Any, bundle: Any) -> None:
         return
     ids = [c["name"] for c in bundle.card.get("excluded", []) if c["role"] == "id"]
     label = next((c for c in ids if c in top.columns), top.columns[0])
-    table = Table(title=f"Top {len(top)} leads (by expected value: close probability x predicted MRR)")
+    which = "open leads" if top["_open"].all() else "leads"
+    table = Table(title=f"Top {len(top)} {which} (by expected value: close probability x predicted MRR)")
     for name in ("Row", str(label), LEAD_SCORE, CLOSE_PROBABILITY, PREDICTED_MRR, SEGMENT, "Top reason"):
         table.add_column(name, overflow="fold")
     for _, r in top.iterrows():

@@ -79,6 +79,11 @@ def normalize_text(values: pd.Series) -> pd.Series:
     return pd.Series(out, index=values.index, dtype=object)
 
 
+def normalize_label(values: pd.Series) -> pd.Series:
+    """Outcome cells as comparable text: like :func:`normalize_text`, and ``1.0`` reads as ``1``."""
+    return normalize_text(values).str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
+
+
 def missing_mask(values: pd.Series) -> np.ndarray:
     """True where a cell is blank, NaN or a placeholder such as ``Select`` or ``N/A``."""
     return per_distinct(values, lambda v: is_blank(v) or clean_cell(v) in PLACEHOLDERS, True).astype(bool)

@@ -59,8 +59,8 @@ from backend.schema import (
     describe_overrides,
     infer_schema,
     match_columns,
+    normalize_label,
     normalize_name,
-    normalize_text,
     parse_numbers,
     resolve_column,
 )
@@ -121,22 +121,18 @@ class TrainResult:
     heldout: HeldOut | None = None
 
 
-def _norm_label(values: pd.Series) -> pd.Series:
-    text = normalize_text(values)
-    return text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
-
 
 def outcome_labels(values: pd.Series, positive: str, negatives: Sequence[str] = ()) -> tuple[np.ndarray, list[str]]:
     """1 / 0 / NaN (open or blank) per row, and the negative values used."""
-    text = _norm_label(values)
-    pos = _norm_label(pd.Series([positive], dtype=object)).iloc[0]
+    text = normalize_label(values)
+    pos = normalize_label(pd.Series([positive], dtype=object)).iloc[0]
     present = set(text[text != ""].unique())
     if pos not in present:
         shown = ", ".join(sorted(present)[:10]) or "no values"
         raise BadInput(f"The positive value '{positive}' does not occur in the target column (values: {shown}). "
                        "Pass --positive with one of them.")
     if negatives:
-        neg = {_norm_label(pd.Series([n], dtype=object)).iloc[0] for n in negatives}
+        neg = {normalize_label(pd.Series([n], dtype=object)).iloc[0] for n in negatives}
     elif pos in NEGATIVE_FOR and present & set(NEGATIVE_FOR[pos]):
         neg = present & set(NEGATIVE_FOR[pos])
     elif len(present) == 2:
@@ -312,7 +308,8 @@ def _tune(x: pd.DataFrame, y: np.ndarray, fit: np.ndarray, valid: np.ndarray, pa
 
 
 def _same_label(a: object, b: object) -> bool:
-    return _norm_label(pd.Series([a], dtype=object)).iloc[0] == _norm_label(pd.Series([b], dtype=object)).iloc[0]
+    first, second = normalize_label(pd.Series([a, b], dtype=object))
+    return first == second
 
 
 def _compare_with_active(active: ModelBundle | None, history: pd.DataFrame, target: str, config: TrainConfig,

@@ -52,7 +52,7 @@ def test_score_keeps_rows_and_columns_and_appends_outputs(trained: Path, history
     pd.testing.assert_frame_equal(scored[original.columns], original)
     assert scored["Lead Score"].astype(int).between(1, 10).all()
     printed = capsys.readouterr().out
-    assert "Top 10 leads" in printed and f"Scored {len(original)} rows" in printed
+    assert "Top 10 open leads" in printed and f"Scored {len(original)} rows" in printed
 
 
 def test_score_writes_xlsx(trained: Path, history_csv: Path, tmp_path: Path) -> None:
@@ -130,3 +130,16 @@ def test_bad_input_one_line_exit_2(args: list[str], message: str, history_csv: P
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_ranked_table_lists_open_leads(trained: Path, history_csv: Path, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """The leads to call are the ones still open: won and lost rows are not ranked."""
+    assert main(["score", str(history_csv), "--model", str(trained), "-o", str(tmp_path / "s.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert "Top 10 open leads" in printed
+    frame = pd.read_csv(history_csv, dtype=str, keep_default_na=False)
+    closed_ids = set(frame.loc[frame["Status"].str.strip().str.lower().isin(["won", "lost"]), "Lead ID"])
+    open_ids = set(frame["Lead ID"]) - closed_ids
+    shown = {line.split("│")[2].strip() for line in printed.splitlines() if line.count("│") > 3}
+    assert shown and shown <= open_ids
