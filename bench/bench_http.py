@@ -1,6 +1,6 @@
 """HTTP benchmark of ``POST /v1/score`` against the production server on loopback.
 
-Starts ``backend.server.run`` (gunicorn, 2 workers) in a subprocess with a model
+Starts ``backend.web.server.run`` (gunicorn, 2 workers) in a subprocess with a model
 directory, sends a fixed number of requests of ``--rows`` leads each over real HTTP and
 prints:
 
@@ -74,7 +74,7 @@ def server(model_dir: Path, port: int, timeout: float = 90.0) -> Iterator[str]:
     """The production server on 127.0.0.1:port, stopped (SIGTERM) on exit."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADSCORE_")}
     env["LEADSCORE_MODEL_DIR"] = str(model_dir)
-    code = f"from backend.server import run; run('127.0.0.1', {port})"
+    code = f"from backend.web.server import run; run('127.0.0.1', {port})"
     # The access log goes to a file: a pipe nobody reads would fill up and stall the server.
     with tempfile.TemporaryFile(mode="w+") as log:
         process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=log,

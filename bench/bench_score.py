@@ -30,11 +30,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from backend import registry  # noqa: E402
+from backend.core.scoring import score_rows  # noqa: E402
+from backend.core.train import TrainConfig, train  # noqa: E402
 from backend.sample import SAMPLE_CSV  # noqa: E402
 from backend.sample.generate import generate  # noqa: E402
-from backend.scoring import score_rows  # noqa: E402
-from backend.train import TrainConfig, train  # noqa: E402
+from backend.store import registry  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:

@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from backend import registry
-from backend.bundle import ModelBundle
-from backend.evaluate import Gates
+from backend.core.evaluate import Gates
+from backend.core.train import TrainConfig, TrainResult, train
 from backend.sample.generate import generate
-from backend.train import TrainConfig, TrainResult, train
+from backend.store import registry
+from backend.store.bundle import ModelBundle
 
 TINY_ROUNDS = 80
 

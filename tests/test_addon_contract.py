@@ -14,9 +14,9 @@ import orjson
 import pytest
 from flask.testing import FlaskClient
 
-from backend.bundle import ModelBundle
 from backend.config import Settings
-from backend.outputs import LEAD_SCORE, MODEL_VERSION, OUTPUT_COLUMNS
+from backend.core.outputs import LEAD_SCORE, MODEL_VERSION, OUTPUT_COLUMNS
+from backend.store.bundle import ModelBundle
 from tests.sheets_fake import SheetsFake, settings_for, sheets_fake_fixture  # noqa: F401  (fixture)
 from tests.test_web_support import API_KEY, assert_documented, make_app
 

@@ -7,8 +7,10 @@ import time
 
 import pytest
 
-from backend import auth
-from backend.auth import (
+from backend.config import Settings
+from backend.errors import Forbidden, LeadScoreError, Unauthorized
+from backend.web import auth
+from backend.web.auth import (
     Authenticator,
     AuthUnavailable,
     CachedCertsRequest,
@@ -17,8 +19,6 @@ from backend.auth import (
     is_loopback,
     match_api_key,
 )
-from backend.config import Settings
-from backend.errors import Forbidden, LeadScoreError, Unauthorized
 from tests.test_web_support import API_KEY, AUDIENCE, id_tokens
 
 

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backend import registry
-from backend.bundle import CARD, CLASSIFIER, PREPROCESS, REGRESSOR, ModelBundle
+from backend.core.features import today_days
+from backend.core.scoring import score_frame
 from backend.errors import BadInput, BundleIntegrityError, ModelUnavailable
-from backend.features import today_days
-from backend.scoring import score_frame
+from backend.store import registry
+from backend.store.bundle import CARD, CLASSIFIER, PREPROCESS, REGRESSOR, ModelBundle
 
 
 @pytest.fixture

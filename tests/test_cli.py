@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from backend import registry
 from backend.cli import main
-from backend.outputs import OUTPUT_COLUMNS
+from backend.core.outputs import OUTPUT_COLUMNS
 from backend.sample.generate import generate
+from backend.store import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,9 +12,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from backend import experiments
 from backend.cli import main
 from backend.sample.generate import generate
+from backend.store import experiments
 
 TRAIN = ["--target", "Status", "--positive", "Won", "--value", "MRR", "--min-auc", "0.6", "--min-precision", "0.5",
          "--min-recall", "0.6"]

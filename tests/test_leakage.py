@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backend.features import FeatureBuilder
-from backend.leakage import LeakageRules, find_leaks, group_codes, grouped_auc, ordered_auc, rank_auc
-from backend.schema import RoleOverrides, infer_schema
-from backend.train import TrainConfig, train
+from backend.core.features import FeatureBuilder
+from backend.core.leakage import LeakageRules, find_leaks, group_codes, grouped_auc, ordered_auc, rank_auc
+from backend.core.schema import RoleOverrides, infer_schema
+from backend.core.train import TrainConfig, train
 from tests.conftest import tiny_config
 
 SAMPLE_CSV = Path(__file__).resolve().parent.parent / "backend" / "sample" / "leads.csv"

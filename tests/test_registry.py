@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backend import registry
-from backend.bundle import CLASSIFIER, ModelBundle
+from backend.core.evaluate import Gates, classification_metrics, comparison_failures, gate_failures
+from backend.core.schema import RoleOverrides
+from backend.core.train import TrainResult, train
 from backend.errors import BadInput, BundleIntegrityError, ModelUnavailable
-from backend.evaluate import Gates, classification_metrics, comparison_failures, gate_failures
-from backend.registry import ActiveModel
-from backend.schema import RoleOverrides
-from backend.train import TrainResult, train
+from backend.store import registry
+from backend.store.bundle import CLASSIFIER, ModelBundle
+from backend.store.registry import ActiveModel
 from tests.conftest import tiny_config
 
 
@@ -173,7 +173,7 @@ def test_active_model_keeps_serving_when_the_new_bundle_fails(models: Path,
     registry.promote(models, "v2")
     (models / "v2" / CLASSIFIER).write_bytes(b"damaged after promotion")
     clock.now += 2
-    with caplog.at_level(logging.ERROR, logger="backend.registry"):
+    with caplog.at_level(logging.ERROR, logger="backend.store.registry"):
         assert active.get().version == "v1"
         clock.now += 2
         assert active.get().version == "v1"

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backend.bundle import REPORT, ModelBundle
+from backend.core.evaluate import monotone_steps, score_bands
+from backend.core.train import TrainResult, train
 from backend.errors import BundleIntegrityError, ModelUnavailable
-from backend.evaluate import monotone_steps, score_bands
-from backend.report import HeldOut, render_report, report_html
-from backend.train import TrainResult, train
+from backend.reports.model_report import HeldOut, render_report, report_html
+from backend.store.bundle import REPORT, ModelBundle
 from tests.conftest import tiny_config
 
 

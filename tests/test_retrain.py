@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from backend import experiments, registry
 from backend.cli import RETRAIN_LOCK, main
+from backend.core.outputs import CLOSE_PROBABILITY, LEAD_SCORE, SCORED_AT
 from backend.errors import BadInput
-from backend.history import SheetSource, parse_source, read_history, values_to_frame
-from backend.outputs import CLOSE_PROBABILITY, LEAD_SCORE, SCORED_AT
 from backend.sample.generate import generate
+from backend.sources.history import SheetSource, parse_source, read_history, values_to_frame
+from backend.store import experiments, registry
 from tests.sheets_fake import (  # noqa: F401  (the *_fixture names are pytest fixtures)
     SheetsFake,
     sheets_fake_fixture,
@@ -122,7 +122,7 @@ def test_retrain_trains_promotes_then_has_nothing_to_do(sheet: str, sheets_fake:
 
 
 def _column(fake: SheetsFake, sid: str, name: str) -> str:
-    from backend.sheets import column_letter
+    from backend.sheets.writer import column_letter
 
     return column_letter(fake.values(sid, TAB)[0].index(name))
 

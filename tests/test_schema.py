@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backend.errors import BadInput
-from backend.outputs import OUTPUT_COLUMNS
-from backend.schema import (
+from backend.core.outputs import OUTPUT_COLUMNS
+from backend.core.schema import (
     RoleOverrides,
     infer_schema,
     match_columns,
@@ -18,6 +17,7 @@ from backend.schema import (
     parse_dates,
     parse_numbers,
 )
+from backend.errors import BadInput
 
 
 def col(values: list[object]) -> pd.Series:

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from backend import registry
-from backend.bundle import ModelBundle
+from backend.core.features import today_days
+from backend.core.outputs import OUTPUT_COLUMNS
+from backend.core.scoring import compact_number, lead_scores, predict, rows_to_frame, score_frame, score_rows
 from backend.errors import BadInput, NoUsableColumns
-from backend.features import today_days
-from backend.outputs import OUTPUT_COLUMNS
 from backend.sample import SAMPLE_CSV
-from backend.scoring import compact_number, lead_scores, predict, rows_to_frame, score_frame, score_rows
+from backend.store import registry
+from backend.store.bundle import ModelBundle
 
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
 

@@ -17,7 +17,7 @@ import requests
 
 from backend.config import Settings
 from backend.errors import LeadScoreError, ModelUnavailable
-from backend.server import check_bind, run
+from backend.web.server import check_bind, run
 from tests.test_web_support import assert_documented
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,7 +83,7 @@ def exercise(url: str, header: list[str], rows: list[list[object]]) -> None:
 def test_gunicorn_serves_the_model_loaded_once_before_fork(
         tiny_models_dir: Path, sample_header_rows: tuple[list[str], list[list[object]]]) -> None:
     port = free_port()
-    code = f"from backend.server import run; run('127.0.0.1', {port})"
+    code = f"from backend.web.server import run; run('127.0.0.1', {port})"
     with serving(code, server_env(LEADSCORE_MODEL_DIR=str(tiny_models_dir)), port) as (url, process):
         exercise(url, *sample_header_rows)
     output = process.stdout.read()  # type: ignore[union-attr]
@@ -97,7 +97,7 @@ def test_gunicorn_serves_the_model_loaded_once_before_fork(
 def test_waitress_serves_where_gunicorn_cannot(
         tiny_models_dir: Path, sample_header_rows: tuple[list[str], list[list[object]]]) -> None:
     port = free_port()
-    code = ("import backend.server as s; s._gunicorn_available = lambda: False; "
+    code = ("import backend.web.server as s; s._gunicorn_available = lambda: False; "
             f"s.run('127.0.0.1', {port})")
     with serving(code, server_env(LEADSCORE_MODEL_DIR=str(tiny_models_dir)), port) as (url, process):
         exercise(url, *sample_header_rows)

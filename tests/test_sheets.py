@@ -1,4 +1,4 @@
-"""backend.sheets against the Sheets API fake: real gspread, real google-auth service-account flow."""
+"""backend.sheets.writer against the Sheets API fake: real gspread, real google-auth service-account flow."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backend.config import Settings
-from backend.errors import BadInput, SheetsError
-from backend.outputs import (
+from backend.core.outputs import (
     CLOSE_PROBABILITY,
     LEAD_SCORE,
     MODEL_VERSION,
@@ -22,7 +21,8 @@ from backend.outputs import (
     SEGMENT,
     result_to_cells,
 )
-from backend.sheets import (
+from backend.errors import BadInput, SheetsError
+from backend.sheets.writer import (
     SheetRow,
     SheetsWriter,
     client_from_settings,

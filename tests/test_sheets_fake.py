@@ -15,7 +15,7 @@ from google.auth import crypt, jwt
 from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
 
-from backend.sheets import SheetsSession
+from backend.sheets.writer import SheetsSession
 from tests.sheets_fake import (  # noqa: F401  (sheets_fake_fixture is a pytest fixture)
     Box,
     Formula,

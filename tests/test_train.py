@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from backend.core.evaluate import Gates, choose_threshold, classification_metrics, gate_failures
+from backend.core.features import today_days
+from backend.core.scoring import score_frame
+from backend.core.train import TrainResult, outcome_labels, train
 from backend.errors import BadInput
-from backend.evaluate import Gates, choose_threshold, classification_metrics, gate_failures
-from backend.features import today_days
-from backend.scoring import score_frame
-from backend.train import TrainResult, outcome_labels, train
 from tests.conftest import tiny_config
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backend import tuning
-from backend.scoring import score_frame
-from backend.train import TrainResult, _split, outcome_labels, train
+from backend.core import tuning
+from backend.core.scoring import score_frame
+from backend.core.train import TrainResult, _split, outcome_labels, train
 from tests.conftest import tiny_config
 
 NOW = 20_800.0  # a fixed reference day, so date ages do not move between runs

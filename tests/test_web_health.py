@@ -7,7 +7,7 @@ from pathlib import Path
 
 from openapi_spec_validator import validate
 
-from backend.bundle import ModelBundle
+from backend.store.bundle import ModelBundle
 from tests.test_web_support import OPENAPI_PATH, assert_documented, make_app, web_settings
 
 

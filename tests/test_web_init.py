@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from backend.bundle import ModelBundle
+from backend.store.bundle import ModelBundle
 from backend.web import create_app
 from backend.web.state import EXTENSION
 from tests.test_web_support import KEY_HEADERS, make_app, web_settings
@@ -17,7 +17,7 @@ from tests.test_web_support import KEY_HEADERS, make_app, web_settings
 
 def test_importing_the_package_builds_no_app() -> None:
     for name in ("backend.web", "backend.web.health", "backend.web.model", "backend.web.score",
-                 "backend.web.sheets", "backend.web.problems", "backend.server"):
+                 "backend.web.sheet_score", "backend.web.problems", "backend.web.server"):
         module = importlib.import_module(name)
         assert not [v for v in vars(module).values() if isinstance(v, Flask)], name
 

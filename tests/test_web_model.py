@@ -9,8 +9,8 @@ import orjson
 import pytest
 from flask.testing import FlaskClient
 
-from backend import registry
-from backend.bundle import ModelBundle, card_digest
+from backend.store import registry
+from backend.store.bundle import ModelBundle, card_digest
 from backend.web.state import EXTENSION
 from tests.test_web_support import KEY_HEADERS, assert_documented, bearer, make_app, web_settings
 

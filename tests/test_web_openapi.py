@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
-from backend.bundle import ModelBundle
+from backend.store.bundle import ModelBundle
 from tests.test_web_support import assert_documented, make_app, openapi_doc, post_json, schema_errors, web_settings
 
 SID = "1AbC-dEf_GhIjKlMnOpQrStUvWxYz0123456789"

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import orjson
 import pytest
 
-from backend.bundle import ModelBundle
+from backend.store.bundle import ModelBundle
 from tests.test_web_support import (
     KEY_HEADERS,
     assert_documented,

@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend.bundle import ModelBundle
 from backend.config import Settings
+from backend.store.bundle import ModelBundle
 from tests.test_web_support import (
     KEY_HEADERS,
     assert_documented,

@@ -11,12 +11,12 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-import backend.sheets
-from backend.bundle import ModelBundle
+import backend.sheets.writer
 from backend.config import Settings
+from backend.core.outputs import LEAD_SCORE, MODEL_VERSION, OUTPUT_COLUMNS, SCORE_REASONS
 from backend.errors import SheetsError
-from backend.outputs import LEAD_SCORE, MODEL_VERSION, OUTPUT_COLUMNS, SCORE_REASONS
-from backend.sheets import SheetsWriter, client_from_settings
+from backend.sheets.writer import SheetsWriter, client_from_settings
+from backend.store.bundle import ModelBundle
 from tests.sheets_fake import SheetsFake, settings_for, sheets_fake_fixture  # noqa: F401  (fixture)
 from tests.test_web_support import API_KEY, assert_documented, bearer, make_app, post_json, schema_errors
 
@@ -88,7 +88,7 @@ def test_scores_are_written_and_unscorable_or_moved_rows_are_skipped(
     grid = sheets_fake.values(sid, "Leads")
     assert grid[0] == header + list(OUTPUT_COLUMNS)
     score_col, version_col = grid[0].index(LEAD_SCORE), grid[0].index(MODEL_VERSION)
-    assert body["columns"][LEAD_SCORE] == backend.sheets.column_letter(score_col)
+    assert body["columns"][LEAD_SCORE] == backend.sheets.writer.column_letter(score_col)
     for result in body["results"]:
         line = grid[result["row"] - 1] + [""] * len(grid[0])
         if result["row"] in body["written"]:
@@ -106,8 +106,8 @@ def test_writer_is_built_once_per_app_and_not_at_creation(
         monkeypatch: pytest.MonkeyPatch, settings: Settings, tiny_bundle: ModelBundle,
         sheets_fake: SheetsFake, leads: HeaderRows) -> None:
     built: list[Settings] = []
-    real = backend.sheets.client_from_settings
-    monkeypatch.setattr(backend.sheets, "client_from_settings", lambda s: built.append(s) or real(s))
+    real = backend.sheets.writer.client_from_settings
+    monkeypatch.setattr(backend.sheets.writer, "client_from_settings", lambda s: built.append(s) or real(s))
     app = make_app(settings, bundle=tiny_bundle)
     assert built == []
     header, rows = leads

@@ -26,7 +26,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from backend.auth import StoredResponse
+from backend.web.auth import StoredResponse
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "backend" / "openapi.json"
 OPENAPI_URI = "urn:leadscore:openapi"
@@ -185,8 +185,8 @@ def web_settings(model_dir: Path, **overrides: Any) -> Any:
 
 def make_app(settings: Any, **kwargs: Any) -> Any:
     """``create_app`` with Google's certificate endpoint replaced by the offline test key."""
-    from backend.auth import Authenticator
     from backend.web import create_app
+    from backend.web.auth import Authenticator
     from backend.web.state import EXTENSION
 
     app = create_app(settings, **kwargs)

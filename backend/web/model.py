@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from backend.report import report_html
+from backend.reports.model_report import report_html
 from backend.web.context import require_auth
 from backend.web.payloads import json_response
 from backend.web.state import current_bundle

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from backend.web.context import require_auth
-from backend.web.core import score
 from backend.web.payloads import json_response, parse_score_request, read_json
+from backend.web.scorer import score
 from backend.web.state import current_settings
 
 bp = Blueprint("score", __name__, url_prefix="/v1")

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
-from backend.auth import Authenticator
 from backend.config import Settings
 from backend.errors import LeadScoreError, SheetsError
+from backend.web.auth import Authenticator
 
 if TYPE_CHECKING:
-    from backend.bundle import ModelBundle
-    from backend.registry import ActiveModel
-    from backend.sheets import SheetsWriter
+    from backend.sheets.writer import SheetsWriter
+    from backend.store.bundle import ModelBundle
+    from backend.store.registry import ActiveModel
 
 EXTENSION = "leadscore"
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.json"
@@ -51,8 +51,8 @@ class AppState:
         if active is None:
             with self._lock:
                 if self._active is None:
-                    from backend.bundle import ModelBundle
-                    from backend.registry import ActiveModel
+                    from backend.store.bundle import ModelBundle
+                    from backend.store.registry import ActiveModel
                     self._active = ActiveModel(Path(self.settings.model_dir),
                                                loader=lambda path: ModelBundle.load(path))
                 active = self._active
@@ -76,7 +76,7 @@ class AppState:
 
 
 def _build_writer(settings: Settings) -> SheetsWriter:
-    from backend.sheets import SheetsWriter, client_from_settings
+    from backend.sheets.writer import SheetsWriter, client_from_settings
     try:
         client = client_from_settings(settings)
     except LeadScoreError:

@@ -10,12 +10,12 @@ from flask import Blueprint, Response
 from google.auth import exceptions as google_exceptions
 from gspread import exceptions as gspread_exceptions
 
+from backend.core.outputs import result_to_cells, sheets_datetime
 from backend.errors import SheetsError
-from backend.outputs import result_to_cells, sheets_datetime
-from backend.sheets import SheetRow
+from backend.sheets.writer import SheetRow
 from backend.web.context import require_auth, timed
-from backend.web.core import Scored, score
 from backend.web.payloads import SheetScoreRequest, json_response, parse_sheet_score_request, read_json
+from backend.web.scorer import Scored, score
 from backend.web.state import app_state, current_settings
 
 bp = Blueprint("sheets", __name__, url_prefix="/v1/sheets")

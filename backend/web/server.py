@@ -14,10 +14,10 @@ from typing import Any
 
 from flask import Flask
 
-from backend.auth import is_loopback
 from backend.config import Settings
 from backend.errors import LeadScoreError
 from backend.web import create_app
+from backend.web.auth import is_loopback
 from backend.web.state import EXTENSION
 
 log = logging.getLogger(__name__)

@@ -136,9 +136,9 @@ def _progress():  # type: ignore[no-untyped-def]
 
 
 def _train_config(args: argparse.Namespace) -> Any:
-    from backend.evaluate import Gates
-    from backend.schema import RoleOverrides
-    from backend.train import TrainConfig
+    from backend.core.evaluate import Gates
+    from backend.core.schema import RoleOverrides
+    from backend.core.train import TrainConfig
 
     repeats, folds = args.cv
     return TrainConfig(
@@ -154,7 +154,7 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 def _active_or_none(model_dir: Path) -> Any:
     """The registry's active bundle, or None (nothing promoted yet, or it does not load)."""
-    from backend import registry
+    from backend.store import registry
 
     try:
         return registry.load_active(model_dir)
@@ -167,8 +167,8 @@ def _active_or_none(model_dir: Path) -> Any:
 def _train_and_register(frame: Any, config: Any, out_dir: Path, *, source: str, command: str, force: bool,
                         as_json: bool) -> int:
     """Train, store the bundle, promote it if it passed (or ``force``), log the run, report."""
-    from backend import experiments, registry
-    from backend.train import train
+    from backend.core.train import train
+    from backend.store import experiments, registry
 
     active = _active_or_none(out_dir)
     bar, update = _progress()
@@ -209,7 +209,7 @@ def _train_and_register(frame: Any, config: Any, out_dir: Path, *, source: str, 
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from backend.history import read_history
+    from backend.sources.history import read_history
 
     frame = read_history(args.data, settings)
     out_dir = Path(args.out or settings.model_dir)
@@ -218,9 +218,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
-    from backend import experiments, registry
-    from backend.history import read_history
-    from backend.train import config_fingerprint, data_sha256
+    from backend.core.train import config_fingerprint, data_sha256
+    from backend.sources.history import read_history
+    from backend.store import experiments, registry
 
     out_dir = Path(args.out or settings.model_dir)
     with registry.file_lock(out_dir / RETRAIN_LOCK, blocking=False) as locked:
@@ -307,11 +307,11 @@ def _print_training(card: dict[str, Any], result: Any, bundle_dir: Path, promote
 def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     import pandas as pd
 
-    from backend import registry
-    from backend.bundle import ModelBundle
-    from backend.data import check_writable, iter_table, write_table
-    from backend.outputs import CLOSE_PROBABILITY, LEAD_SCORE, OUTPUT_COLUMNS, PREDICTED_MRR
-    from backend.scoring import score_frame
+    from backend.core.outputs import CLOSE_PROBABILITY, LEAD_SCORE, OUTPUT_COLUMNS, PREDICTED_MRR
+    from backend.core.scoring import score_frame
+    from backend.sources.files import check_writable, iter_table, write_table
+    from backend.store import registry
+    from backend.store.bundle import ModelBundle
 
     bundle = ModelBundle.load(registry.resolve(args.model, settings.model_dir))
     for booster in (bundle.classifier, bundle.regressor):  # a batch job may use every core
@@ -368,7 +368,7 @@ def _open_rows(chunk: Any, target: dict[str, Any]) -> Any:
     import numpy as np
     import pandas as pd
 
-    from backend.schema import normalize_label, normalize_name
+    from backend.core.schema import normalize_label, normalize_name
 
     column = next((c for c in chunk.columns if normalize_name(c) == normalize_name(target["column"])), None)
     if column is None:
@@ -381,7 +381,7 @@ def _print_ranked(top: Any, bundle: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from backend.outputs import CLOSE_PROBABILITY, LEAD_SCORE, PREDICTED_MRR, SCORE_REASONS, SEGMENT
+    from backend.core.outputs import CLOSE_PROBABILITY, LEAD_SCORE, PREDICTED_MRR, SCORE_REASONS, SEGMENT
 
     if top is None or top.empty:
         print("No rows could be scored.")
@@ -401,13 +401,13 @@ def _print_ranked(top: Any, bundle: Any) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from backend import registry
-    from backend.bundle import ModelBundle
-    from backend.data import read_table
-    from backend.evaluate import classification_metrics
-    from backend.schema import resolve_column
-    from backend.scoring import score_frame
-    from backend.train import outcome_labels
+    from backend.core.evaluate import classification_metrics
+    from backend.core.schema import resolve_column
+    from backend.core.scoring import score_frame
+    from backend.core.train import outcome_labels
+    from backend.sources.files import read_table
+    from backend.store import registry
+    from backend.store.bundle import ModelBundle
 
     bundle = ModelBundle.load(registry.resolve(args.model, settings.model_dir))
     frame = read_table(args.data)
@@ -432,15 +432,15 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from backend.server import run
+    from backend.web.server import run
 
     run(host=args.host, port=args.port, settings=settings)
     return EXIT_OK
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
-    from backend import registry
     from backend.errors import BadInput
+    from backend.store import registry
 
     model_dir = args.dir or settings.model_dir
     if args.action == "list":

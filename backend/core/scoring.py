@@ -22,10 +22,8 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from backend.bundle import ModelBundle
-from backend.errors import BadInput, NoUsableColumns
-from backend.features import FeatureBuilder, TransformReport
-from backend.outputs import (
+from backend.core.features import FeatureBuilder, TransformReport
+from backend.core.outputs import (
     CLOSE_PROBABILITY,
     LEAD_SCORE,
     MODEL_VERSION,
@@ -34,7 +32,9 @@ from backend.outputs import (
     SCORED_AT,
     SEGMENT,
 )
-from backend.schema import Column, normalize_name
+from backend.core.schema import Column, normalize_name
+from backend.errors import BadInput, NoUsableColumns
+from backend.store.bundle import ModelBundle
 
 TOP_REASONS = 3
 

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backend.core.outputs import OUTPUT_COLUMNS
 from backend.errors import BadInput
-from backend.outputs import OUTPUT_COLUMNS
 
 # Cell texts that mean "no value" (compared after trimming and case-folding).
 PLACEHOLDERS = frozenset({
@@ -225,7 +225,7 @@ class Column:
 
 @dataclass
 class Schema:
-    """The columns a model was trained on, saved with it (card and joblib)."""
+    """The columns a model was trained on, saved with it (card and preprocess.json)."""
 
     columns: list[Column]
 
@@ -249,6 +249,22 @@ class Schema:
                 d.pop("levels")
             out.append(d)
         return out
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """Everything fitted about the columns, as JSON data (saved in the bundle)."""
+        return [asdict(c) for c in self.columns]
+
+    @classmethod
+    def from_json(cls, data: Sequence[Mapping[str, Any]]) -> Schema:
+        """The schema saved by :meth:`to_json` (unknown keys are refused: no silent drift)."""
+        allowed = set(Column.__dataclass_fields__)
+        columns = []
+        for item in data:
+            extra = set(item) - allowed
+            if extra:
+                raise ValueError(f"unknown column fields {sorted(extra)}")
+            columns.append(Column(**item))
+        return cls(columns)
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from backend.schema import (
+from backend.core.schema import (
     OTHER_LEVEL,
     PLACEHOLDERS,
     Column,
@@ -29,7 +31,7 @@ def today_days() -> float:
     return time.time() / 86400.0
 
 
-def _category_code(value: object, index: dict[str, int], other: int) -> int:
+def _category_code(value: object, index: dict[str, int]) -> int:
     """Level code of one cell: -1 missing, -2 a value never seen in training."""
     if is_blank(value):
         return -1
@@ -65,6 +67,17 @@ class FeatureBuilder:
         self.categories_: dict[str, list[str]] = {
             c.name: [*c.levels, OTHER_LEVEL] for c in self.columns_ if c.role == "category"}
 
+    def to_json(self) -> dict[str, Any]:
+        """The fitted preprocessing as plain data (no pickle: loading it never runs code)."""
+        return {"format": 1, "columns": self.schema.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FeatureBuilder:
+        """Rebuild the preprocessing saved by :meth:`to_json`."""
+        if data.get("format") != 1:
+            raise ValueError(f"unsupported preprocessing format {data.get('format')!r}")
+        return cls(Schema.from_json(data["columns"]))
+
     @property
     def feature_types_(self) -> list[str]:
         """XGBoost feature types: ``c`` for categories (codes), ``q`` for numbers."""
@@ -91,7 +104,7 @@ class FeatureBuilder:
                 levels = self.categories_[col.name]
                 index = {level: i for i, level in enumerate(levels)}
                 other = index[OTHER_LEVEL]
-                codes = per_distinct(values, partial(_category_code, index=index, other=other), -1).astype(np.int64)
+                codes = per_distinct(values, partial(_category_code, index=index), -1).astype(np.int64)
                 unseen = codes == -2
                 if unseen.any():
                     report.unseen[col.name] = sorted({str(v).strip() for v in values[unseen]})[:10]

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from backend.bundle import REPORT
-from backend.evaluate import monotone_steps
+from backend.core.evaluate import monotone_steps
+from backend.store.bundle import REPORT
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from backend.bundle import ModelBundle
+    from backend.store.bundle import ModelBundle
 
 BLUE, ORANGE, GREY, GREEN, RED = "#1a73e8", "#e8710a", "#9aa0a6", "#188038", "#d93025"
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from backend.registry import file_lock
+from backend.store.registry import file_lock
 
 LOG = "experiments.jsonl"
 LOCK = ".experiments.lock"

@@ -35,7 +35,7 @@ import xgboost as xgb
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from backend.schema import Column, Schema, normalize_name
+from backend.core.schema import Column, Schema, normalize_name
 
 _POST_OUTCOME_DATE = re.compile(
     r"\b(close|closed|closing|won|win|lost|loss|converted|conversion|signed|signing|churn|churned|"

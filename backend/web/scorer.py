@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.scoring import score_rows
+from backend.core.scoring import score_rows
 from backend.web.context import timed
 from backend.web.state import current_bundle
 

@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from backend.bundle import CARD, ModelBundle
 from backend.errors import BadInput, LeadScoreError, ModelUnavailable
+from backend.store.bundle import CARD, ModelBundle
 
 ACTIVE = "active.json"
 LOCK = ".registry.lock"

@@ -6,7 +6,7 @@ holds ``/`` or ``%``; spaces may stay as they are, quoted on the command line):
     python -m backend train "sheet://1AbC…xyz/Closed deals" --target Status --positive Won
 
 The tab is read with the service account the backend writes with
-(``backend.sheets.client_from_settings``), through gspread's public API:
+(``backend.sheets.writer.client_from_settings``), through gspread's public API:
 ``client.open_by_key(id).worksheet(tab).get_all_values()`` — the cells as the sheet shows
 them (``$12,000``, ``45%``, ``Yes``), which the schema reads like an export of the same
 sheet.  The product's own output columns may be there; training never uses them.
@@ -52,7 +52,7 @@ def parse_source(text: str) -> SheetSource | None:
 
 def values_to_frame(values: list[list[Any]], where: str) -> pd.DataFrame:
     """Row 1 as the header, the rest as cells; fully blank rows dropped, blank headers named."""
-    from backend.scoring import rows_to_frame
+    from backend.core.scoring import rows_to_frame
 
     if not values or not any(str(v).strip() for v in values[0]):
         raise BadInput(f"{where} is empty: row 1 must hold the column headers and the rows below them the leads.")
@@ -97,11 +97,11 @@ def read_history(source: str, settings: Settings, *, client: Any = None) -> pd.D
     """The training history at ``source``: a file path or ``sheet://ID/TAB``."""
     sheet = parse_source(source)
     if sheet is None:
-        from backend.data import read_table
+        from backend.sources.files import read_table
 
         return read_table(source)
     if client is None:
-        from backend.sheets import client_from_settings
+        from backend.sheets.writer import client_from_settings
 
         client = client_from_settings(settings)
     return read_sheet(client, sheet)

@@ -34,10 +34,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
-from backend import tuning
-from backend.bundle import REPORT, TRAINING_ROWS, ModelBundle
-from backend.errors import BadInput, LeadScoreError
-from backend.evaluate import (
+from backend.core import tuning
+from backend.core.evaluate import (
     Gates,
     calibration_curve,
     choose_threshold,
@@ -49,11 +47,10 @@ from backend.evaluate import (
     top_decile_lift,
     value_metrics,
 )
-from backend.features import FeatureBuilder, today_days
-from backend.leakage import Finding, LeakageRules, apply_findings, find_leaks
-from backend.outputs import OUTPUT_COLUMNS
-from backend.report import HeldOut, render_report
-from backend.schema import (
+from backend.core.features import FeatureBuilder, today_days
+from backend.core.leakage import Finding, LeakageRules, apply_findings, find_leaks
+from backend.core.outputs import OUTPUT_COLUMNS
+from backend.core.schema import (
     FEATURE_ROLES,
     RoleOverrides,
     describe_overrides,
@@ -64,8 +61,11 @@ from backend.schema import (
     parse_numbers,
     resolve_column,
 )
-from backend.scoring import lead_scores, score_frame, sigmoid
-from backend.tuning import TuneResult
+from backend.core.scoring import lead_scores, score_frame, sigmoid
+from backend.core.tuning import TuneResult
+from backend.errors import BadInput, LeadScoreError
+from backend.reports.model_report import HeldOut, render_report
+from backend.store.bundle import REPORT, TRAINING_ROWS, ModelBundle
 
 MIN_LABELLED = 50
 NEGATIVE_FOR = {

@@ -38,8 +38,8 @@ from gspread.http_client import HTTPClient
 from gspread.urls import SPREADSHEETS_API_V4_BASE_URL
 
 from backend.config import DEFAULT_SHEETS_API_URL, Settings
+from backend.core.outputs import LEAD_SCORE, NUMBER_FORMATS, OUTPUT_COLUMNS
 from backend.errors import BadInput, LeadScoreError, SheetsError
-from backend.outputs import LEAD_SCORE, NUMBER_FORMATS, OUTPUT_COLUMNS
 
 SCOPES: tuple[str, ...] = ("https://www.googleapis.com/auth/spreadsheets",)
 GOOGLE_SHEETS_BASE = SPREADSHEETS_API_V4_BASE_URL.removesuffix("/v4/spreadsheets")

@@ -3,13 +3,14 @@
     card.json          schema, metrics, thresholds, calibration, library versions,
                        training-data sha256, the sha256 of every other file, and the
                        sha256 of the card itself (``card_sha256``)
-    preprocess.joblib  the fitted FeatureBuilder (joblib is pickle: only trusted bundles load)
+    preprocess.json    the fitted preprocessing as data (column roles, levels, parse rules):
+                       no pickle, so loading a bundle never runs code
     classifier.ubj     XGBoost booster, native UBJSON
     regressor.ubj      XGBoost booster for MRR if won (absent without a value column)
     report.html        the model report (self-contained HTML), when training wrote one
     training_rows.npy  hashes of the rows the model learnt from (compares models fairly)
 
-Every file's hash is checked before anything is unpickled; attachments (report,
+Every file's hash is checked before anything is read; attachments (report,
 training rows) are checked again whenever they are read.
 """
 
@@ -22,14 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import joblib
 import xgboost as xgb
 
+from backend.core.features import FeatureBuilder
 from backend.errors import BundleIntegrityError, ModelUnavailable
-from backend.features import FeatureBuilder
 
 CARD = "card.json"
-PREPROCESS = "preprocess.joblib"
+PREPROCESS = "preprocess.json"
 CLASSIFIER = "classifier.ubj"
 REGRESSOR = "regressor.ubj"
 REPORT = "report.html"
@@ -77,7 +77,7 @@ class ModelBundle:
     def save(self, directory: Path) -> Path:
         """Write the bundle into ``directory`` (created) and seal the card with file hashes."""
         directory.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self.features, directory / PREPROCESS)
+        (directory / PREPROCESS).write_text(json.dumps(self.features.to_json(), indent=1) + "\n")
         self.classifier.save_model(str(directory / CLASSIFIER))
         files = [PREPROCESS, CLASSIFIER]
         if self.regressor is not None:
@@ -121,7 +121,11 @@ class ModelBundle:
                                            "bundle from a trusted copy or retrain.")
         if PREPROCESS not in (card.get("files") or {}) or CLASSIFIER not in card["files"]:
             raise BundleIntegrityError(f"The model card in {directory} lists no files to check.")
-        features = joblib.load(directory / PREPROCESS)
+        try:
+            features = FeatureBuilder.from_json(json.loads((directory / PREPROCESS).read_text()))
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise BundleIntegrityError(f"{directory / PREPROCESS} cannot be read as preprocessing data "
+                                       f"({exc}). Restore the bundle from a trusted copy or retrain.") from exc
         classifier = xgb.Booster()
         classifier.load_model(str(directory / CLASSIFIER))
         regressor = None
