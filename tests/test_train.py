@@ -8,8 +8,9 @@ import pytest
 
 from backend.core.evaluate import Gates, choose_threshold, classification_metrics, gate_failures
 from backend.core.features import today_days
+from backend.core.labels import outcome_labels
 from backend.core.scoring import score_frame
-from backend.core.train import TrainResult, outcome_labels, train
+from backend.core.train import TrainResult, train
 from backend.errors import BadInput
 from tests.conftest import tiny_config
 

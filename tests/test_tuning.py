@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from backend.core import tuning
+from backend.core.labels import outcome_labels
 from backend.core.scoring import score_frame
-from backend.core.train import TrainResult, _split, outcome_labels, train
+from backend.core.train import TrainResult, _split, train
 from tests.conftest import tiny_config
 
 NOW = 20_800.0  # a fixed reference day, so date ages do not move between runs

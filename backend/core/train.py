@@ -48,6 +48,7 @@ from backend.core.evaluate import (
     value_metrics,
 )
 from backend.core.features import FeatureBuilder, today_days
+from backend.core.labels import outcome_labels
 from backend.core.leakage import Finding, LeakageRules, apply_findings, find_leaks
 from backend.core.outputs import OUTPUT_COLUMNS
 from backend.core.schema import (
@@ -68,11 +69,6 @@ from backend.reports.model_report import HeldOut, render_report
 from backend.store.bundle import REPORT, TRAINING_ROWS, ModelBundle
 
 MIN_LABELLED = 50
-NEGATIVE_FOR = {
-    "won": ("lost", "closed lost"), "closed won": ("closed lost", "lost"), "win": ("loss", "lost"),
-    "yes": ("no",), "y": ("n",), "1": ("0",), "true": ("false",), "t": ("f",),
-    "converted": ("not converted", "unconverted"), "success": ("failure", "fail"),
-}
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -120,31 +116,6 @@ class TrainResult:
     leakage: list[Finding] = field(default_factory=list)
     heldout: HeldOut | None = None
 
-
-
-def outcome_labels(values: pd.Series, positive: str, negatives: Sequence[str] = ()) -> tuple[np.ndarray, list[str]]:
-    """1 / 0 / NaN (open or blank) per row, and the negative values used."""
-    text = normalize_label(values)
-    pos = normalize_label(pd.Series([positive], dtype=object)).iloc[0]
-    present = set(text[text != ""].unique())
-    if pos not in present:
-        shown = ", ".join(sorted(present)[:10]) or "no values"
-        raise BadInput(f"The positive value '{positive}' does not occur in the target column (values: {shown}). "
-                       "Pass --positive with one of them.")
-    if negatives:
-        neg = {normalize_label(pd.Series([n], dtype=object)).iloc[0] for n in negatives}
-    elif pos in NEGATIVE_FOR and present & set(NEGATIVE_FOR[pos]):
-        neg = present & set(NEGATIVE_FOR[pos])
-    elif len(present) == 2:
-        neg = present - {pos}
-    else:
-        others = ", ".join(sorted(present - {pos})[:10])
-        raise BadInput(f"Cannot tell which target values mean a lost lead (values besides '{positive}': "
-                       f"{others}). Pass --negative VALUE for each; the other rows are treated as open.")
-    y = np.full(len(text), np.nan)
-    y[text.eq(pos).to_numpy()] = 1.0
-    y[text.isin(neg).to_numpy()] = 0.0
-    return y, sorted(neg)
 
 
 def data_sha256(frame: pd.DataFrame) -> str:
