@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     sheets_api_url: str = DEFAULT_SHEETS_API_URL
     credentials_file: str | None = None       # GOOGLE_APPLICATION_CREDENTIALS
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    mlflow_uri: str | None = None             # also log training runs to this MLflow tracking server
+    mlflow_experiment: str = "lead-score"
 
     @property
     def auth_configured(self) -> bool:
@@ -48,5 +49,7 @@ class Settings:
             max_body_bytes=int(env.get("LEADSCORE_MAX_BODY_BYTES") or 8 * 1024 * 1024),
             sheets_api_url=(env.get("LEADSCORE_SHEETS_API_URL") or DEFAULT_SHEETS_API_URL).rstrip("/"),
             credentials_file=env.get("GOOGLE_APPLICATION_CREDENTIALS") or None,
+            mlflow_uri=env.get("LEADSCORE_MLFLOW_URI") or None,
+            mlflow_experiment=env.get("LEADSCORE_MLFLOW_EXPERIMENT") or "lead-score",
         )
         return replace(base, **overrides) if overrides else base

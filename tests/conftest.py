@@ -9,6 +9,7 @@ import pytest
 
 from backend.core.evaluate import Gates
 from backend.core.train import TrainConfig, TrainResult, train
+from backend.reports.model_report import attach_report
 from backend.sample.generate import generate
 from backend.store import registry
 from backend.store.bundle import ModelBundle
@@ -33,7 +34,9 @@ def sample_frame() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def tiny_training(sample_frame: pd.DataFrame) -> TrainResult:
     """One small training run shared by the session."""
-    return train(sample_frame, tiny_config())
+    result = train(sample_frame, tiny_config())
+    attach_report(result.bundle, result.heldout)  # as the CLI does
+    return result
 
 
 @pytest.fixture(scope="session")

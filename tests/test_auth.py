@@ -19,6 +19,7 @@ from backend.web.auth import (
     is_loopback,
     match_api_key,
 )
+from backend.web.problems import http_status
 from tests.test_web_support import API_KEY, AUDIENCE, id_tokens
 
 
@@ -119,7 +120,7 @@ def test_no_allowed_domains_means_no_google_accounts() -> None:
 def test_unreachable_certificates_are_503_not_401() -> None:
     with pytest.raises(AuthUnavailable) as info:
         check_token(id_tokens().token(), certs=id_tokens().certs(status=500))
-    assert info.value.status == 503
+    assert http_status(info.value) == 503
 
 
 def test_bearer_needs_an_audience_configured() -> None:

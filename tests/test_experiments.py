@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from backend.cli import main
+from backend.config import Settings
 from backend.sample.generate import generate
 from backend.store import experiments
 
@@ -76,10 +77,9 @@ def test_concurrent_runs_never_interleave(tmp_path: Path) -> None:
 
 
 def test_mlflow_is_optional(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(experiments.MLFLOW_URI_ENV, "file:///nowhere")
     monkeypatch.setattr(experiments.importlib.util, "find_spec", lambda name: None)
-    assert experiments.mlflow_enabled() is False
-    experiments.record(tmp_path, {"version": "v"})
+    assert experiments.mlflow_enabled("file:///nowhere") is False
+    experiments.record(tmp_path, {"version": "v"}, mlflow_uri="file:///nowhere")
     assert len(experiments.read(tmp_path)) == 1
 
 
@@ -112,10 +112,10 @@ def test_mlflow_gets_the_run_when_configured(tmp_path: Path, monkeypatch: pytest
     calls: dict[str, Any] = {}
     monkeypatch.setitem(sys.modules, "mlflow", _fake_mlflow(calls))
     monkeypatch.setattr(experiments.importlib.util, "find_spec", lambda name: object())
-    monkeypatch.setenv(experiments.MLFLOW_URI_ENV, "http://mlflow.internal:5000")
     entry = {"version": "v7", "params": {"max_depth": 4}, "metrics": {"auc": 0.81, "precision": None},
              "cross_validation": {"auc": {"mean": 0.8, "sd": 0.02}}, "outcome": "promoted", "promoted": True}
-    experiments.record(tmp_path, entry)
+    experiments.record(tmp_path, entry, mlflow_uri="http://mlflow.internal:5000", mlflow_experiment="leads")
+    assert calls["experiment"] == "leads"
     assert calls["uri"] == "http://mlflow.internal:5000" and calls["run"] == "v7"
     assert calls["params"]["param.max_depth"] == "4"
     assert calls["metrics"] == {"test_auc": 0.81, "cv_auc_mean": 0.8, "cv_auc_sd": 0.02}
@@ -126,8 +126,7 @@ def test_mlflow_failure_never_fails_training(tmp_path: Path, monkeypatch: pytest
                                              caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setitem(sys.modules, "mlflow", _fake_mlflow({}, fail=True))
     monkeypatch.setattr(experiments.importlib.util, "find_spec", lambda name: object())
-    monkeypatch.setenv(experiments.MLFLOW_URI_ENV, "http://mlflow.internal:5000")
-    experiments.record(tmp_path, {"version": "v"})
+    experiments.record(tmp_path, {"version": "v"}, mlflow_uri="http://mlflow.internal:5000")
     assert len(experiments.read(tmp_path)) == 1
     assert "MLflow logging failed" in caplog.text
 
@@ -140,3 +139,10 @@ def test_entry_for_a_card(tiny_training: Any, sample_frame: pd.DataFrame) -> Non
     assert entry["rows"]["labelled"] == tiny_training.counts["labelled"]
     assert entry["elapsed_s"] == 1.23 and entry["reason"] == "because"
     json.dumps(entry)  # a JSON line
+
+
+def test_mlflow_settings_come_from_the_environment() -> None:
+    settings = Settings.from_env({"LEADSCORE_MLFLOW_URI": "http://mlflow.internal:5000",
+                                  "LEADSCORE_MLFLOW_EXPERIMENT": "leads"})
+    assert (settings.mlflow_uri, settings.mlflow_experiment) == ("http://mlflow.internal:5000", "leads")
+    assert Settings.from_env({}).mlflow_uri is None

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from backend.cli import exit_code
 from backend.config import Settings
 from backend.errors import LeadScoreError, ModelUnavailable
 from backend.web.server import check_bind, run
@@ -108,7 +109,7 @@ def test_waitress_serves_where_gunicorn_cannot(
 def test_refuses_non_loopback_without_auth(host: str, tmp_path: Path) -> None:
     with pytest.raises(LeadScoreError, match="LEADSCORE_API_KEYS") as info:
         run(host, free_port(), Settings(model_dir=tmp_path))
-    assert info.value.exit_code == 2
+    assert exit_code(info.value) == 2
 
 
 @pytest.mark.parametrize("settings", [Settings(api_keys=("k",)), Settings(oidc_audience="client-id")])

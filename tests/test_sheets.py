@@ -29,6 +29,7 @@ from backend.sheets.writer import (
     column_letter,
     normalise_cell,
 )
+from backend.web.problems import http_status
 from tests.sheets_fake import (  # noqa: F401  (the *_fixture names are pytest fixtures)
     Formula,
     SheetsFake,
@@ -444,7 +445,7 @@ def test_persistent_500_raises_and_writes_nothing(sheets_fake: SheetsFake, write
 
     assert "HTTP 500" in caught.value.detail and "after 5 attempts" in caught.value.detail
     assert "Nothing was written" in caught.value.detail
-    assert caught.value.status == 502
+    assert http_status(caught.value) == 502
     assert sleeps == [0.5, 1.0, 2.0, 4.0]
     assert sheets_fake.count() == 5
     sheets_fake.clear_faults()

@@ -10,6 +10,7 @@ import pytest
 
 from backend.errors import BadInput, TooLarge
 from backend.web.payloads import parse_score_request, parse_sheet_score_request
+from backend.web.problems import http_status
 from tests.test_web_support import make_app, schema_errors, web_settings
 
 SID = "1AbC-dEf_GhIjKlMnOpQrStUvWxYz0123456789"
@@ -53,7 +54,7 @@ def test_nested_cells_are_refused_naming_row_and_cell(cell: Any, kind: str) -> N
 def test_row_limit_is_413_naming_the_limit() -> None:
     with pytest.raises(TooLarge, match="11 rows were sent; this server scores at most 10") as info:
         parse_score_request({"header": ["A"], "rows": [["x"]] * 11}, max_rows=10)
-    assert info.value.status == 413 and "fewer rows" in info.value.detail
+    assert http_status(info.value) == 413 and "fewer rows" in info.value.detail
 
 
 def test_row_limit_is_checked_before_the_cells() -> None:

@@ -111,10 +111,11 @@ def _active_or_none(model_dir: Path) -> Any:
         return None
 
 
-def _train_and_register(frame: Any, config: Any, out_dir: Path, *, source: str, command: str, force: bool,
-                        as_json: bool) -> int:
+def _train_and_register(frame: Any, config: Any, out_dir: Path, settings: Settings, *, source: str, command: str,
+                        force: bool, as_json: bool) -> int:
     """Train, store the bundle, promote it if it passed (or ``force``), log the run, report."""
     from backend.core.train import train
+    from backend.reports.model_report import attach_report
     from backend.store import experiments, registry
 
     active = _active_or_none(out_dir)
@@ -127,6 +128,8 @@ def _train_and_register(frame: Any, config: Any, out_dir: Path, *, source: str, 
         result = train(frame, config, active=active)
     elapsed = time.perf_counter() - started
     card = result.bundle.card
+    if result.heldout is not None:  # the model report travels with the bundle (sealed by its card)
+        attach_report(result.bundle, result.heldout)
     bundle_dir = result.bundle.save(out_dir / card["version"])
     promoted = result.passed or force
     if promoted:
@@ -138,7 +141,8 @@ def _train_and_register(frame: Any, config: Any, out_dir: Path, *, source: str, 
     else:
         outcome, reason = "not promoted", " ".join(result.failures)
     log_path = experiments.record(out_dir, experiments.entry_for(
-        card, command=command, source=source, promoted=promoted, outcome=outcome, reason=reason, elapsed_s=elapsed))
+        card, command=command, source=source, promoted=promoted, outcome=outcome, reason=reason, elapsed_s=elapsed),
+        mlflow_uri=settings.mlflow_uri, mlflow_experiment=settings.mlflow_experiment)
     if as_json:
         print(json.dumps({"version": card["version"], "promoted": promoted, "outcome": outcome, "reason": reason,
                           "metrics": card["metrics"], "gates": card["gates"], "counts": result.counts,
@@ -160,7 +164,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
     frame = read_history(args.data, settings)
     out_dir = Path(args.out or settings.model_dir)
-    return _train_and_register(frame, _train_config(args), out_dir, source=str(args.data), command="train",
+    return _train_and_register(frame, _train_config(args), out_dir, settings, source=str(args.data), command="train",
                                force=args.force, as_json=args.json)
 
 
@@ -191,7 +195,7 @@ def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"Nothing to do: this data (sha256 {digest[:12]}…) was already trained as {last['version']} "
                       f"on {last['at']}: {last['outcome']} ({last['reason']}). Use --force to train again.")
                 return EXIT_OK
-        return _train_and_register(frame, config, out_dir, source=str(args.data), command="retrain",
+        return _train_and_register(frame, config, out_dir, settings, source=str(args.data), command="retrain",
                                    force=False, as_json=args.json)
 
 

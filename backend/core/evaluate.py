@@ -209,3 +209,15 @@ def summarize_folds(folds: Sequence[dict[str, Any]], keys: Sequence[str] = ("auc
         out[key] = {"mean": round(float(values.mean()), 4) if len(values) else None,
                     "sd": round(float(values.std(ddof=1)), 4) if len(values) > 1 else None}
     return out
+
+
+@dataclass
+class HeldOut:
+    """The held-out (test) rows' outcomes and predictions, as the report draws them."""
+
+    y: np.ndarray                           # 1 won / 0 lost
+    probability: np.ndarray                 # calibrated close probability
+    lead_score: np.ndarray                  # 1-10
+    expected_value: np.ndarray              # probability x predicted MRR (or probability)
+    mrr_predicted: np.ndarray | None = None  # MRR if won
+    value_actual: np.ndarray | None = None   # the value column (NaN where blank); meaningful on won rows

@@ -26,11 +26,9 @@ from backend.core.features import FeatureBuilder, TransformReport
 from backend.core.outputs import (
     CLOSE_PROBABILITY,
     LEAD_SCORE,
-    MODEL_VERSION,
+    OUTPUT_COLUMNS,
     PREDICTED_MRR,
-    SCORE_REASONS,
-    SCORED_AT,
-    SEGMENT,
+    LeadResult,
 )
 from backend.core.schema import Column, normalize_name
 from backend.errors import BadInput, NoUsableColumns
@@ -212,42 +210,33 @@ class ScoreResult:
     def __len__(self) -> int:
         return len(self.lead_score)
 
-    @property
-    def results(self) -> list[dict[str, Any]]:
-        """One JSON-ready result per row, in order (the ``/v1/score`` shape)."""
+    def rows(self) -> list[LeadResult]:
+        """One result per input row, in order."""
         mrr = self.predicted_mrr
         out = []
         for i in range(len(self.lead_score)):
             if i in self.errors:
-                out.append({"lead_score": None, "close_probability": None, "predicted_mrr": None,
-                            "reasons": [], "segment": None, "error": self.errors[i]})
+                out.append(LeadResult.failed(self.errors[i]))
                 continue
-            out.append({
-                "lead_score": int(self.lead_score[i]),
-                "close_probability": round(float(self.close_probability[i]), 4),
-                "predicted_mrr": None if mrr is None else round(float(mrr[i]), 2),
-                "reasons": self.reasons[i],
-                "segment": str(self.segment[i]),
-            })
+            out.append(LeadResult(int(self.lead_score[i]), float(self.close_probability[i]),
+                                  None if mrr is None else float(mrr[i]), tuple(self.reasons[i]),
+                                  str(self.segment[i])))
         return out
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        """One JSON-ready result per row, in order (the ``/v1/score`` shape)."""
+        return [row.to_json() for row in self.rows()]
 
     def output_frame(self, *, scored_at: str, index: pd.Index | None = None) -> pd.DataFrame:
         """The output columns by their sheet headers (blank where a row was not scored)."""
-        bad = np.zeros(len(self), dtype=bool)
-        bad[list(self.errors)] = True
-        mrr = self.predicted_mrr
-        frame = pd.DataFrame({
-            LEAD_SCORE: pd.array(np.where(bad, 0, self.lead_score), dtype="Int64"),
-            CLOSE_PROBABILITY: np.round(self.close_probability, 4),
-            PREDICTED_MRR: np.round(mrr, 2) if mrr is not None else np.nan,
-            SCORE_REASONS: ["; ".join(r) for r in self.reasons],
-            SEGMENT: self.segment.astype(object),
-            SCORED_AT: scored_at,
-            MODEL_VERSION: self.model.get("version", ""),
-        }, index=index)
-        if bad.any():
-            frame.loc[bad, [LEAD_SCORE, CLOSE_PROBABILITY, PREDICTED_MRR, SEGMENT]] = pd.NA
-            frame.loc[bad, SCORE_REASONS] = [f"Not scored: {self.errors[i]}" for i in np.flatnonzero(bad)]
+        version = self.model.get("version", "")
+        frame = pd.DataFrame.from_records(
+            [row.cells(scored_at=scored_at, model_version=version, blank=None) for row in self.rows()],
+            columns=list(OUTPUT_COLUMNS), index=index)
+        frame[LEAD_SCORE] = frame[LEAD_SCORE].astype("Int64")
+        for name in (CLOSE_PROBABILITY, PREDICTED_MRR):
+            frame[name] = frame[name].astype(float)
         return frame
 
 
@@ -285,7 +274,7 @@ def score_frame(bundle: ModelBundle, frame: pd.DataFrame, *, now_days: float | N
         return ScoreResult(lead_score=np.zeros(0, dtype=int), close_probability=empty,
                            predicted_mrr=empty if bundle.regressor is not None else None,
                            segment=np.zeros(0, dtype=object), reasons=[],
-                           model={"name": bundle.name, "version": bundle.version})
+                           model=bundle.ref)
     features, report = bundle.features.transform_matrix(frame, now_days=now_days)
     if bundle.features.columns_ and len(report.missing) == len(bundle.features.columns_):
         expected = ", ".join(c.name for c in bundle.features.columns_[:8])
@@ -310,7 +299,7 @@ def score_frame(bundle: ModelBundle, frame: pd.DataFrame, *, now_days: float | N
         reasons=reasons,
         errors=errors,
         warnings=warnings,
-        model={"name": bundle.name, "version": bundle.version},
+        model=bundle.ref,
     )
 
 

@@ -37,6 +37,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 from backend.core import tuning
 from backend.core.evaluate import (
     Gates,
+    HeldOut,
     calibration_curve,
     choose_threshold,
     classification_metrics,
@@ -65,8 +66,7 @@ from backend.core.schema import (
 from backend.core.scoring import lead_scores, score_frame, sigmoid
 from backend.core.tuning import TuneResult
 from backend.errors import BadInput, LeadScoreError
-from backend.reports.model_report import HeldOut, render_report
-from backend.store.bundle import REPORT, TRAINING_ROWS, ModelBundle
+from backend.store.bundle import TRAINING_ROWS, ModelBundle
 
 MIN_LABELLED = 50
 
@@ -100,7 +100,6 @@ class TrainConfig:
     tune: bool = False                        # bounded hyperparameter search on validation rows
     tune_candidates: int = 8
     tune_budget_s: float = 120.0
-    report: bool = True                       # render report.html into the bundle
     now_days: float | None = None             # reference day for date ages (default: today, UTC)
 
 
@@ -518,7 +517,5 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
                          attachments={TRAINING_ROWS: rows_buf.getvalue()})
     heldout = HeldOut(y=y[test], probability=p_test, lead_score=scores_test, expected_value=ev_test,
                       mrr_predicted=mrr_test, value_actual=test_values)
-    if config.report:
-        bundle.attachments[REPORT] = render_report(card, heldout).encode("utf-8")
     return TrainResult(bundle=bundle, passed=not failures, failures=failures, counts=counts, notes=notes,
                        leakage=findings, heldout=heldout)

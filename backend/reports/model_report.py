@@ -13,12 +13,11 @@ from __future__ import annotations
 import base64
 import html
 import io
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from backend.core.evaluate import monotone_steps
+from backend.core.evaluate import HeldOut, monotone_steps
 from backend.store.bundle import REPORT
 
 if TYPE_CHECKING:
@@ -27,18 +26,6 @@ if TYPE_CHECKING:
     from backend.store.bundle import ModelBundle
 
 BLUE, ORANGE, GREY, GREEN, RED = "#1a73e8", "#e8710a", "#9aa0a6", "#188038", "#d93025"
-
-
-@dataclass
-class HeldOut:
-    """The held-out (test) rows' outcomes and predictions, as the report draws them."""
-
-    y: np.ndarray                           # 1 won / 0 lost
-    probability: np.ndarray                 # calibrated close probability
-    lead_score: np.ndarray                  # 1-10
-    expected_value: np.ndarray              # probability x predicted MRR (or probability)
-    mrr_predicted: np.ndarray | None = None  # MRR if won
-    value_actual: np.ndarray | None = None   # the value column (NaN where blank); meaningful on won rows
 
 
 # ---------------------------------------------------------------- charts
@@ -432,3 +419,8 @@ def render_report(card: dict[str, Any], heldout: HeldOut) -> str:
 def report_html(bundle: ModelBundle) -> str:
     """The HTML report of a loaded bundle (checked against the card's sha256)."""
     return bundle.read_attachment(REPORT).decode("utf-8")
+
+
+def attach_report(bundle: ModelBundle, heldout: HeldOut) -> None:
+    """Render the report for a freshly trained bundle and attach it (sealed when the bundle is saved)."""
+    bundle.attachments[REPORT] = render_report(bundle.card, heldout).encode("utf-8")

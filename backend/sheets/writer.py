@@ -38,7 +38,7 @@ from gspread.http_client import HTTPClient
 from gspread.urls import SPREADSHEETS_API_V4_BASE_URL
 
 from backend.config import DEFAULT_SHEETS_API_URL, Settings
-from backend.core.outputs import LEAD_SCORE, NUMBER_FORMATS, OUTPUT_COLUMNS
+from backend.core.outputs import LEAD_SCORE, NUMBER_FORMATS, OUTPUT_COLUMNS, SHEETS_EPOCH
 from backend.errors import BadInput, LeadScoreError, SheetsError
 
 SCOPES: tuple[str, ...] = ("https://www.googleapis.com/auth/spreadsheets",)
@@ -55,7 +55,6 @@ SCORE_GRADIENT = {
     "midpoint": {"color": {"red": 1.0, "green": 0.839, "blue": 0.4}, "type": "NUMBER", "value": "5.5"},
     "maxpoint": {"color": {"red": 0.341, "green": 0.733, "blue": 0.541}, "type": "NUMBER", "value": "10"},
 }
-SERIAL_EPOCH = dt.datetime(1899, 12, 30)
 # A date read by Apps Script arrives as UTC; the sheet holds local time. No zone is further apart.
 MAX_ZONE_OFFSET = dt.timedelta(hours=14)
 
@@ -229,7 +228,7 @@ def _cell_matches(sent: Any, effective: Mapping[str, Any], formatted: str | None
         return True
     moment = _as_moment(sent)
     if moment is not None and isinstance(effective.get("numberValue"), (int, float)):
-        held = SERIAL_EPOCH + dt.timedelta(days=float(effective["numberValue"]))
+        held = SHEETS_EPOCH.replace(tzinfo=None) + dt.timedelta(days=float(effective["numberValue"]))
         return abs(held - moment) <= MAX_ZONE_OFFSET
     return False
 

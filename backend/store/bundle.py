@@ -74,6 +74,11 @@ class ModelBundle:
         """The model version (the bundle directory's name)."""
         return str(self.card["version"])
 
+    @property
+    def ref(self) -> dict[str, str]:
+        """``{"name", "version"}``: which model scored, as every answer says."""
+        return {"name": self.name, "version": self.version}
+
     def save(self, directory: Path) -> Path:
         """Write the bundle into ``directory`` (created) and seal the card with file hashes."""
         directory.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,9 @@ cross-validated metrics, MRR error, leakage findings, the comparison with the ac
 and what happened (promoted or not, and why).  Lines are appended under a file lock, so
 concurrent runs never interleave.
 
-MLflow is optional: when ``LEADSCORE_MLFLOW_URI`` is set and ``mlflow`` is importable, the
-same run is also logged there.  A tracking failure is reported and never fails training.
+MLflow is optional: when a tracking URI is given (``Settings.mlflow_uri``, from
+``LEADSCORE_MLFLOW_URI``) and ``mlflow`` is importable, the same run is also logged there.
+A tracking failure is reported and never fails training.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from backend.store.registry import file_lock
 
 LOG = "experiments.jsonl"
 LOCK = ".experiments.lock"
-MLFLOW_URI_ENV = "LEADSCORE_MLFLOW_URI"
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,9 @@ def entry_for(card: Mapping[str, Any], *, command: str, source: str, promoted: b
     }
 
 
-def record(model_dir: Path | str, entry: Mapping[str, Any]) -> Path:
-    """Append one run to the log (and to MLflow when configured); returns the log's path."""
+def record(model_dir: Path | str, entry: Mapping[str, Any], *, mlflow_uri: str | None = None,
+           mlflow_experiment: str = "lead-score") -> Path:
+    """Append one run to the log (and to MLflow when a tracking URI is given); returns the log's path."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     path = model_dir / LOG
@@ -81,7 +82,7 @@ def record(model_dir: Path | str, entry: Mapping[str, Any]) -> Path:
         fh.write(line)
         fh.flush()
         os.fsync(fh.fileno())
-    log_to_mlflow(entry)
+    log_to_mlflow(entry, mlflow_uri, mlflow_experiment)
     return path
 
 
@@ -112,20 +113,20 @@ def last_run_on(model_dir: Path | str, data_sha256: str, config_sha256: str | No
     return found
 
 
-def mlflow_enabled() -> bool:
-    """True when runs should also go to MLflow."""
-    return bool(os.environ.get(MLFLOW_URI_ENV)) and importlib.util.find_spec("mlflow") is not None
+def mlflow_enabled(uri: str | None) -> bool:
+    """True when runs should also go to MLflow: a tracking URI is set and mlflow is installed."""
+    return bool(uri) and importlib.util.find_spec("mlflow") is not None
 
 
-def log_to_mlflow(entry: Mapping[str, Any]) -> bool:
+def log_to_mlflow(entry: Mapping[str, Any], uri: str | None, experiment: str = "lead-score") -> bool:
     """Log a run to MLflow when configured; returns whether it was logged. Never raises."""
-    if not mlflow_enabled():
+    if not mlflow_enabled(uri):
         return False
     try:
         import mlflow
 
-        mlflow.set_tracking_uri(os.environ[MLFLOW_URI_ENV])
-        mlflow.set_experiment(os.environ.get("LEADSCORE_MLFLOW_EXPERIMENT", "lead-score"))
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_experiment(experiment)
         with mlflow.start_run(run_name=str(entry.get("version"))):
             params = {f"param.{k}": v for k, v in (entry.get("params") or {}).items()}
             params.update({"source": entry.get("source"), "data_sha256": entry.get("data_sha256"),

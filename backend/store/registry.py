@@ -235,12 +235,6 @@ class ActiveModel:
                 raise ModelUnavailable(f"No active model could be loaded from {self.model_dir}.")
             return self._bundle
 
-    def refresh(self) -> ModelBundle:
-        """Check ``active.json`` now, whatever the time since the last check."""
-        with self._lock:
-            self._checked_at = float("-inf")
-        return self.get()
-
     @property
     def version(self) -> str | None:
         """The version held now, without checking for a change."""

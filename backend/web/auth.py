@@ -36,10 +36,6 @@ _MAX_AGE = re.compile(r"max-age=(\d+)", re.IGNORECASE)
 class AuthUnavailable(LeadScoreError):
     """Google's signing certificates could not be fetched, so no token can be checked."""
 
-    status = 503
-    title = "Sign-in could not be checked"
-    slug = "auth-unavailable"
-
 
 @dataclass(frozen=True)
 class Principal:

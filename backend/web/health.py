@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from backend.web.payloads import json_response
-from backend.web.state import app_state, current_bundle, model_ref
+from backend.web.state import app_state, current_bundle
 
 bp = Blueprint("health", __name__)
 
@@ -13,7 +13,7 @@ bp = Blueprint("health", __name__)
 @bp.get("/healthz")
 def healthz() -> Response:
     """Serving, with the loaded model's name and version; 503 problem when there is none."""
-    return json_response({"status": "ok", "model": model_ref(current_bundle())})
+    return json_response({"status": "ok", "model": current_bundle().ref})
 
 
 @bp.get("/v1/openapi.json")

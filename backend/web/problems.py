@@ -14,7 +14,19 @@ import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from backend.errors import LeadScoreError, TooLarge
+from backend.errors import (
+    BadInput,
+    BundleIntegrityError,
+    Forbidden,
+    LeadScoreError,
+    ModelUnavailable,
+    NoUsableColumns,
+    QualityGateFailed,
+    SheetsError,
+    TooLarge,
+    Unauthorized,
+)
+from backend.web.auth import AuthUnavailable
 from backend.web.context import request_id
 from backend.web.state import current_settings
 
@@ -22,6 +34,45 @@ log = logging.getLogger("backend.web")
 
 PROBLEM_TYPE = "https://leadscore.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
+
+# Each error class → (HTTP status, title, type slug).  The most specific class wins (MRO).
+PROBLEMS: dict[type[LeadScoreError], tuple[int, str, str]] = {
+    LeadScoreError: (400, "Bad request", "bad-request"),
+    BadInput: (400, "Bad input", "bad-input"),
+    NoUsableColumns: (422, "No usable columns", "no-usable-columns"),
+    TooLarge: (413, "Request too large", "too-large"),
+    Unauthorized: (401, "Not signed in", "unauthorized"),
+    Forbidden: (403, "Not allowed", "forbidden"),
+    ModelUnavailable: (503, "No model available", "model-unavailable"),
+    BundleIntegrityError: (503, "Model bundle failed its integrity check", "bundle-integrity"),
+    QualityGateFailed: (422, "Model failed its quality gates", "quality-gate"),
+    SheetsError: (502, "Google Sheets did not accept the write", "sheets-api"),
+    AuthUnavailable: (503, "Sign-in could not be checked", "auth-unavailable"),
+}
+
+
+def http_status(exc: LeadScoreError) -> int:
+    """The HTTP status an error maps to."""
+    return _problem_kind(exc)[0]
+
+
+def _problem_kind(exc: LeadScoreError) -> tuple[int, str, str]:
+    for cls in type(exc).__mro__:
+        if cls in PROBLEMS:
+            return PROBLEMS[cls]
+    return PROBLEMS[LeadScoreError]
+
+
+def to_problem(exc: LeadScoreError) -> dict[str, Any]:
+    """The RFC 9457 problem body of a product error (without the request id)."""
+    status, title, slug = _problem_kind(exc)
+    body: dict[str, Any] = {"type": PROBLEM_TYPE + slug, "title": title, "status": status, "detail": exc.detail}
+    if exc.column is not None:
+        body["column"] = exc.column
+    if exc.row is not None:
+        body["row"] = exc.row
+    body.update(exc.extra)
+    return body
 
 
 def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -41,9 +92,9 @@ def _log(body: dict[str, Any]) -> None:
 
 def handle_lead_score_error(exc: LeadScoreError) -> Response:
     """A product error: its own status, title and actionable detail."""
-    body = exc.to_problem()
+    body = to_problem(exc)
     _log(body)
-    headers = {"WWW-Authenticate": 'Bearer realm="leadscore"'} if exc.status == 401 else None
+    headers = {"WWW-Authenticate": 'Bearer realm="leadscore"'} if body["status"] == 401 else None
     return problem_response(body, headers)
 
 

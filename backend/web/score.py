@@ -18,4 +18,5 @@ def score_leads() -> Response:
     """Parse → score all rows in one call → serialize."""
     req = parse_score_request(read_json(), max_rows=current_settings().max_rows)
     scored = score(req.header, req.rows)
-    return json_response({"model": scored.model, "results": scored.results, "warnings": scored.warnings})
+    return json_response({"model": scored.model, "results": [row.to_json() for row in scored.rows],
+                          "warnings": scored.warnings})

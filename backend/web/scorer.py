@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend.core.outputs import LeadResult
 from backend.core.scoring import score_rows
 from backend.web.context import timed
 from backend.web.state import current_bundle
@@ -15,15 +16,18 @@ class Scored:
     """What a view needs from scoring: the model used, per-row results and warnings."""
 
     model: dict[str, str]
-    version: str
-    results: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[LeadResult] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def version(self) -> str:
+        """The version of the model that scored."""
+        return self.model["version"]
 
 
 def score(header: list[str], rows: list[list[Any]]) -> Scored:
     """Score all rows with the current model in one vectorized call (timed as ``score``)."""
     bundle = current_bundle()
-    model = {"name": str(bundle.name), "version": str(bundle.version)}
     with timed("score"):
         result = score_rows(bundle, header, rows)
-        return Scored(model, model["version"], result.results, result.warnings)
+        return Scored(bundle.ref, result.rows(), result.warnings)

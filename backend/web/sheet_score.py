@@ -10,7 +10,7 @@ from flask import Blueprint, Response
 from google.auth import exceptions as google_exceptions
 from gspread import exceptions as gspread_exceptions
 
-from backend.core.outputs import result_to_cells, sheets_datetime
+from backend.core.outputs import not_scored_text, sheets_datetime
 from backend.errors import SheetsError
 from backend.sheets.writer import SheetRow
 from backend.web.context import require_auth, timed
@@ -20,8 +20,6 @@ from backend.web.state import app_state, current_settings
 
 bp = Blueprint("sheets", __name__, url_prefix="/v1/sheets")
 bp.before_request(require_auth)
-
-_RESULT_FIELDS = ("lead_score", "close_probability", "predicted_mrr", "segment", "reasons", "error")
 
 
 @bp.post("/score")
@@ -33,8 +31,7 @@ def score_and_write() -> Response:
     return json_response({
         "model": scored.model,
         **report,
-        "results": [{"row": number, **{k: res[k] for k in _RESULT_FIELDS if k in res}}
-                    for number, res in zip(req.numbers, scored.results, strict=True)],
+        "results": [{"row": number, **res.to_json()} for number, res in zip(req.numbers, scored.rows, strict=True)],
         "warnings": [_in_sheet_rows(w, req.numbers) for w in scored.warnings],
     })
 
@@ -46,17 +43,16 @@ def _write(req: SheetScoreRequest, scored: Scored) -> dict[str, Any]:
     cells: list[dict[str, Any]] = []
     not_scored: dict[int, dict[str, Any]] = {}
     skipped: list[dict[str, Any]] = []
-    for number, values, res in zip(req.numbers, req.rows, scored.results, strict=True):
-        if res.get("lead_score") is None:
-            entry = {"row": number, "code": "not_scored",
-                     "reason": f"Not scored: {res.get('error') or 'no usable values'}"}
+    for number, values, res in zip(req.numbers, req.rows, scored.rows, strict=True):
+        if not res.scored:
+            entry = {"row": number, "code": "not_scored", "reason": not_scored_text(res.error)}
             if all(v is None or str(v).strip() == "" for v in values):
                 skipped.append(entry)  # an empty row: nothing to score, nothing to write
                 continue
             # Still written: blank scores and the reason replace any stale score in the row.
             not_scored[number] = entry
         rows.append(SheetRow(number, values))
-        cells.append(result_to_cells(res, scored_at=scored_at, model_version=scored.version))
+        cells.append(res.cells(scored_at=scored_at, model_version=scored.version))
     if not rows:
         return {"written": [], "skipped": skipped, "columns": {}, "created_columns": []}
     with timed("write"):

@@ -102,7 +102,3 @@ def current_settings() -> Settings:
     """The current app's settings."""
     return app_state().settings
 
-
-def model_ref(bundle: ModelBundle) -> dict[str, str]:
-    """``{"name", "version"}`` of a bundle, as responses carry it."""
-    return {"name": str(bundle.name), "version": str(bundle.version)}
