@@ -1,6 +1,7 @@
 /**
- * @fileoverview Every call to the scoring backend: request building, authentication,
- * problem+json parsing and the messages a sales rep sees when a call fails.
+ * @fileoverview Every call to the scoring backend: request bodies and requests,
+ * authentication, problem+json parsing and how a failed call is explained (the words
+ * themselves are in Messages.gs).
  */
 
 /** Backend paths (see backend/openapi.json). */
@@ -11,6 +12,9 @@ const API_PATHS = Object.freeze({
 
 /** Chunks sent at once with UrlFetchApp.fetchAll; more wait for the next round. */
 const MAX_PARALLEL_REQUESTS = 4;
+
+/** Rough cap on one request body, well under the backend's and UrlFetchApp's limits. */
+const MAX_PAYLOAD_CHARS = 4 * 1024 * 1024;
 
 /**
  * A failure the user can act on. `message` is the sentence the sidebar shows; `code`
@@ -52,6 +56,57 @@ function authHeaders_(settings) {
     token = null;
   }
   return token ? { Authorization: 'Bearer ' + token } : {};
+}
+
+/**
+ * Builds the request bodies for the rows, in chunks of at most `maxRows` rows (and a
+ * few MB each). Cells go by position from column A, as getValues() gives them, because
+ * the backend checks the sheet's columns by position before writing; they end at the last
+ * data column, so output columns to the right of the data (where they are created) are
+ * not sent.
+ *
+ * @param {!Object} spreadsheet the Spreadsheet.
+ * @param {!Object} sheet the Sheet the rows come from.
+ * @param {{header: !Array<*>, sendWidth: number}} layout from readLayout_.
+ * @param {!Array<{row: number, cells: !Array<*>}>} entries the rows to score.
+ * @param {{maxRows: number, keyColumn: ?string}} options rows per request, and the key
+ *     column's header text (from resolveKeyColumn_) or null.
+ * @return {!Array<!Object>} SheetScoreRequest bodies, rows in sheet order.
+ */
+function buildPayloads_(spreadsheet, sheet, layout, entries, options) {
+  const timeZone = spreadsheet.getSpreadsheetTimeZone();
+  const width = layout.sendWidth;
+  const header = layout.header.slice(0, width).map((name) => cellToJson_(name, timeZone));
+  const base = {
+    spreadsheet_id: spreadsheet.getId(),
+    sheet: sheet.getName(),
+    header: header,
+  };
+  if (options.keyColumn) {
+    base.key_columns = [options.keyColumn];
+  }
+  const baseChars = JSON.stringify(base).length + 16;
+  const payloads = [];
+  let rows = [];
+  let chars = baseChars;
+  entries.forEach((entry) => {
+    const sheetRow = {
+      row: entry.row,
+      values: entry.cells.slice(0, width).map((cell) => cellToJson_(cell, timeZone)),
+    };
+    const size = JSON.stringify(sheetRow).length + 1;
+    if (rows.length && (rows.length >= options.maxRows || chars + size > MAX_PAYLOAD_CHARS)) {
+      payloads.push(Object.assign({}, base, { rows: rows }));
+      rows = [];
+      chars = baseChars;
+    }
+    rows.push(sheetRow);
+    chars += size;
+  });
+  if (rows.length) {
+    payloads.push(Object.assign({}, base, { rows: rows }));
+  }
+  return payloads;
 }
 
 /**
@@ -161,14 +216,6 @@ function fetchOne_(request, settings) {
     throw describeFetchException_(err, settings);
   }
 }
-
-/** What users read; one place so the words stay consistent. */
-const MESSAGES = Object.freeze({
-  noModel: 'No scoring model is available yet. Ask your admin to train or install one, ' +
-      'then try again.',
-  busy: 'Scoring is already running in this spreadsheet (started by someone else or by ' +
-      'auto-rescore). Try again in a minute.',
-});
 
 /**
  * Explains a request that never got an answer (DNS, refused connection, timeout, allowlist).

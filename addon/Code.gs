@@ -16,8 +16,9 @@ const HTML_DIR = 'addon/';
  * @param {Object=} e the open event (may have authMode NONE: touch no user data here).
  */
 function onOpen(e) {
+  // An add-on's menu lives under Extensions, titled with the add-on's name.
   SpreadsheetApp.getUi()
-      .createMenu(ADDON_TITLE)
+      .createAddonMenu()
       .addItem('Open sidebar', 'showSidebar')
       .addItem('Score selected rows', 'menuScoreSelectedRows')
       .addItem('Score unscored rows', 'menuScoreUnscoredRows')

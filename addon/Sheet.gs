@@ -1,7 +1,7 @@
 /**
- * @fileoverview Reading the sheet: the header, the rows to score with their row numbers,
- * and the request bodies built from them. Reads whole ranges with getValues(), never a
- * cell at a time.
+ * @fileoverview Reading the sheet: the header and the rows to score with their row
+ * numbers, as JSON-ready cells. Reads whole ranges with getValues(), never a cell at a
+ * time. Request bodies are built from them in Api.gs.
  */
 
 /** The columns the backend writes, by exact header text (backend/outputs.py). */
@@ -15,18 +15,8 @@ const OUTPUT_HEADERS = Object.freeze([
   'Model Version',
 ]);
 
-/** Why the add-on itself left a row out; the backend gives its own reasons. */
-const SKIP_REASONS = Object.freeze({
-  FILTERED: 'Hidden by a filter',
-  HIDDEN: 'Hidden row',
-  EMPTY: 'Empty row',
-});
-
 /** Above this many separate blocks of rows, one read of the block around them is cheaper. */
 const MAX_SEPARATE_READS = 20;
-
-/** Rough cap on one request body, well under the backend's and UrlFetchApp's limits. */
-const MAX_PAYLOAD_CHARS = 4 * 1024 * 1024;
 
 /**
  * Reads the header row and finds the data and output columns.
@@ -260,57 +250,6 @@ function dateToIso_(date, timeZone) {
     return Utilities.formatDate(date, timeZone, 'yyyy-MM-dd');
   }
   return Utilities.formatDate(date, timeZone, 'yyyy-MM-dd\'T\'HH:mm:ssXXX');
-}
-
-/**
- * Builds the request bodies for the rows, in chunks of at most `maxRows` rows (and a
- * few MB each). Cells go by position from column A, as getValues() gives them, because
- * the backend checks the sheet's columns by position before writing; they end at the last
- * data column, so output columns to the right of the data (where they are created) are
- * not sent.
- *
- * @param {!Object} spreadsheet the Spreadsheet.
- * @param {!Object} sheet the Sheet the rows come from.
- * @param {{header: !Array<*>, sendWidth: number}} layout from readLayout_.
- * @param {!Array<{row: number, cells: !Array<*>}>} entries the rows to score.
- * @param {{maxRows: number, keyColumn: ?string}} options rows per request, and the key
- *     column's header text (from resolveKeyColumn_) or null.
- * @return {!Array<!Object>} SheetScoreRequest bodies, rows in sheet order.
- */
-function buildPayloads_(spreadsheet, sheet, layout, entries, options) {
-  const timeZone = spreadsheet.getSpreadsheetTimeZone();
-  const width = layout.sendWidth;
-  const header = layout.header.slice(0, width).map((name) => cellToJson_(name, timeZone));
-  const base = {
-    spreadsheet_id: spreadsheet.getId(),
-    sheet: sheet.getName(),
-    header: header,
-  };
-  if (options.keyColumn) {
-    base.key_columns = [options.keyColumn];
-  }
-  const baseChars = JSON.stringify(base).length + 16;
-  const payloads = [];
-  let rows = [];
-  let chars = baseChars;
-  entries.forEach((entry) => {
-    const sheetRow = {
-      row: entry.row,
-      values: entry.cells.slice(0, width).map((cell) => cellToJson_(cell, timeZone)),
-    };
-    const size = JSON.stringify(sheetRow).length + 1;
-    if (rows.length && (rows.length >= options.maxRows || chars + size > MAX_PAYLOAD_CHARS)) {
-      payloads.push(Object.assign({}, base, { rows: rows }));
-      rows = [];
-      chars = baseChars;
-    }
-    rows.push(sheetRow);
-    chars += size;
-  });
-  if (rows.length) {
-    payloads.push(Object.assign({}, base, { rows: rows }));
-  }
-  return payloads;
 }
 
 /**

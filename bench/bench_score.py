@@ -28,13 +28,12 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from backend.core.scoring import score_rows  # noqa: E402
-from backend.core.train import TrainConfig, train  # noqa: E402
-from backend.sample import SAMPLE_CSV  # noqa: E402
-from backend.sample.generate import generate  # noqa: E402
-from backend.store import registry  # noqa: E402
+from backend.core.scoring import score_rows
+from backend.core.train import TrainConfig, train
+from backend.sample import SAMPLE_CSV
+from backend.sample.generate import generate
+from backend.store import registry
 
 
 def pct(values: list[float], q: float) -> float:

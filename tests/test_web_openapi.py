@@ -109,3 +109,13 @@ def test_what_the_contract_refuses_the_server_refuses(app: Flask, body: dict[str
     assert_documented("POST", "/v1/sheets/score", response)
     if schema_errors("SheetScoreRequest", body):
         assert response.status_code == 400, (body, response.data)
+
+
+def test_output_columns_are_the_ones_the_contract_names() -> None:
+    import json
+
+    from backend.core.outputs import OUTPUT_COLUMNS
+    from backend.web.state import OPENAPI_PATH
+
+    spec = json.loads(OPENAPI_PATH.read_text())
+    assert tuple(spec["components"]["schemas"]["OutputColumn"]["enum"]) == OUTPUT_COLUMNS

@@ -1,1 +1,1 @@
-
+"""Google Sheets through gspread and google-auth: writing the output columns back safely."""

@@ -1,1 +1,1 @@
-
+"""Where models live: the sealed bundle, the registry of versions, the experiment log."""

@@ -107,12 +107,12 @@ test('the server functions the menu and the sidebar call exist with their names'
   }
 });
 
-test('onOpen adds the Lead Scoring menu; each item calls a function that exists', () => {
+test('onOpen adds the add-on menu (Extensions > Lead Scoring); each item calls a function that exists', () => {
   const addon = loadAddon();
   addon.call('onOpen', { authMode: 'NONE' });
   assert.equal(addon.ui.menus.length, 1);
   const menu = addon.ui.menus[0];
-  assert.equal(menu.title, 'Lead Scoring');
+  assert.equal(menu.addon, true, 'a Marketplace add-on adds its menu with createAddonMenu()');
   const items = menu.items.filter((i) => !i.separator);
   assert.deepEqual(items.map((i) => i.caption), ['Open sidebar', 'Score selected rows', 'Score unscored rows', 'Settings']);
   for (const item of items) assert.equal(typeof addon.context[item.fn], 'function', item.fn);
@@ -122,7 +122,7 @@ test('onOpen adds the Lead Scoring menu; each item calls a function that exists'
 
   const installed = loadAddon();
   installed.call('onInstall', {});
-  assert.equal(installed.ui.menus[0].title, 'Lead Scoring');
+  assert.equal(installed.ui.menus[0].addon, true);
 });
 
 test('showSidebar renders the template with its style and script partials', () => {
@@ -151,4 +151,10 @@ test('menu items report in a toast, and failures in an alert a rep can read', ()
   const unset = loadAddon({ sheets: [{ values: leadRows(5) }] });
   unset.call('menuScoreUnscoredRows');
   assert.match(unset.ui.alerts[0].message, /Set the backend URL/);
+});
+
+test('the add-on finds the output columns by the headers the contract names (openapi.json)', () => {
+  const spec = JSON.parse(read('backend/openapi.json'));
+  const addon = loadAddon();
+  assert.deepEqual(Array.from(addon.get('OUTPUT_HEADERS')), spec.components.schemas.OutputColumn.enum);
 });

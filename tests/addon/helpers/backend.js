@@ -7,9 +7,10 @@
 const BACKEND_URL = 'https://leadscore.example.com';
 const MODEL = Object.freeze({ name: 'leadscore', version: '2024.11.1' });
 const HEADER = Object.freeze(['Company', 'Email', 'Lead Source', 'Monthly Ad Spend', 'Created', 'Status']);
-const OUTPUT_HEADERS = Object.freeze([
-  'Lead Score', 'Close Probability', 'Predicted MRR', 'Score Reasons', 'Segment', 'Scored At', 'Model Version',
-]);
+// The output headers as the contract names them (backend/openapi.json, OutputColumn).
+const OUTPUT_HEADERS = Object.freeze(JSON.parse(require('node:fs').readFileSync(
+  require('node:path').resolve(__dirname, '..', '..', '..', 'backend', 'openapi.json'), 'utf8'))
+  .components.schemas.OutputColumn.enum);
 const SOURCES = ['Referral', 'Web', 'Event', 'Outbound'];
 
 /**
