@@ -27,13 +27,14 @@ from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
-
 from backend.core.scoring import score_rows
 from backend.core.train import TrainConfig, train
 from backend.sample import SAMPLE_CSV
 from backend.sample.generate import generate
 from backend.store import registry
+
+ROOT = Path(__file__).resolve().parent.parent
+
 
 
 def pct(values: list[float], q: float) -> float:
