@@ -5,9 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from backend.web.context import require_auth
-from backend.web.payloads import json_response, parse_score_request, read_json
-from backend.web.scorer import score
-from backend.web.state import current_settings
+from backend.web.payloads import json_response, parse_score_request
+from backend.web.scorer import parse_and_score
 
 bp = Blueprint("score", __name__, url_prefix="/v1")
 bp.before_request(require_auth)
@@ -16,7 +15,6 @@ bp.before_request(require_auth)
 @bp.post("/score")
 def score_leads() -> Response:
     """Parse → score all rows in one call → serialize."""
-    req = parse_score_request(read_json(), max_rows=current_settings().max_rows)
-    scored = score(req.header, req.rows)
+    _, scored = parse_and_score(parse_score_request)
     return json_response({"model": scored.model, "results": [row.to_json() for row in scored.rows],
                           "warnings": scored.warnings})

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from backend.core.outputs import LeadResult
 from backend.core.scoring import score_rows
 from backend.web.context import timed
-from backend.web.state import current_bundle
+from backend.web.payloads import read_json
+from backend.web.state import current_bundle, current_settings
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,12 @@ class Scored:
     def version(self) -> str:
         """The version of the model that scored."""
         return self.model["version"]
+
+
+def parse_and_score(parse: Callable[..., Any]) -> tuple[Any, Scored]:
+    """Read the JSON body, check it with ``parse`` (within the row limit), score its rows."""
+    req = parse(read_json(), max_rows=current_settings().max_rows)
+    return req, score(req.header, req.rows)
 
 
 def score(header: list[str], rows: list[list[Any]]) -> Scored:

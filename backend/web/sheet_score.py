@@ -14,9 +14,9 @@ from backend.core.outputs import not_scored_text, sheets_datetime
 from backend.errors import SheetsError
 from backend.sheets.writer import SheetRow
 from backend.web.context import require_auth, timed
-from backend.web.payloads import SheetScoreRequest, json_response, parse_sheet_score_request, read_json
-from backend.web.scorer import Scored, score
-from backend.web.state import app_state, current_settings
+from backend.web.payloads import SheetScoreRequest, json_response, parse_sheet_score_request
+from backend.web.scorer import Scored, parse_and_score
+from backend.web.state import app_state
 
 bp = Blueprint("sheets", __name__, url_prefix="/v1/sheets")
 bp.before_request(require_auth)
@@ -25,8 +25,7 @@ bp.before_request(require_auth)
 @bp.post("/score")
 def score_and_write() -> Response:
     """Parse → score all rows in one call → one batched write → report."""
-    req = parse_sheet_score_request(read_json(), max_rows=current_settings().max_rows)
-    scored = score(req.header, req.rows)
+    req, scored = parse_and_score(parse_sheet_score_request)
     report = _write(req, scored)
     return json_response({
         "model": scored.model,
