@@ -77,3 +77,49 @@ def test_registry_resolves_active_and_explicit(tiny_models_dir: Path, tiny_bundl
         registry.resolve(None, tmp_path)
     with pytest.raises(BadInput, match="no model version"):
         registry.promote(tmp_path, "v-none")
+
+
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+
+
+def _pickle_files(directory: Path) -> list[str]:
+    """Files that are pickles by name or by content (protocol 2+ starts with 0x80)."""
+    found = []
+    for path in directory.rglob("*"):
+        if path.is_file() and (path.suffix in PICKLE_SUFFIXES or path.read_bytes()[:1] == b"\x80"):
+            found.append(str(path))
+    return found
+
+
+def test_no_bundle_holds_a_pickle(tiny_bundle: ModelBundle) -> None:
+    shipped = Path(__file__).resolve().parent.parent / "models"
+    assert any(shipped.glob("*/card.json")), "the repository ships a default bundle"
+    assert _pickle_files(shipped) == []
+    assert _pickle_files(tiny_bundle.path) == []
+    data = json.loads((tiny_bundle.path / PREPROCESS).read_text())
+    assert data["format"] == 1 and {c["role"] for c in data["columns"]} >= {"category", "numeric"}
+
+
+def test_tampered_preprocessing_json_is_refused_naming_the_file(bundle_copy: Path) -> None:
+    path = bundle_copy / PREPROCESS
+    data = json.loads(path.read_text())
+    category = next(c for c in data["columns"] if c["role"] == "category")
+    category["levels"] = list(reversed(category["levels"]))  # valid JSON, different meaning
+    path.write_text(json.dumps(data))
+    with pytest.raises(BundleIntegrityError, match=r"preprocess\.json does not match the sha256"):
+        ModelBundle.load(bundle_copy)
+
+
+def test_resealed_preprocessing_that_is_not_data_is_refused(bundle_copy: Path) -> None:
+    from backend.store.bundle import card_digest, sha256_file
+
+    path = bundle_copy / PREPROCESS
+    data = json.loads(path.read_text())
+    data["columns"][0]["__reduce__"] = "os.system"  # no field of a column: refused, never run
+    path.write_text(json.dumps(data))
+    card = json.loads((bundle_copy / CARD).read_text())
+    card["files"][PREPROCESS] = sha256_file(path)
+    card["card_sha256"] = card_digest(card)
+    (bundle_copy / CARD).write_text(json.dumps(card))
+    with pytest.raises(BundleIntegrityError, match=r"preprocess\.json cannot be read as preprocessing data"):
+        ModelBundle.load(bundle_copy)
