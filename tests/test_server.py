@@ -90,12 +90,23 @@ def test_server_serves_the_model_loaded_once_and_logs_no_secrets(
     output = process.stdout.read()  # type: ignore[union-attr]
     assert process.returncode == 0, output  # SIGTERM stops it cleanly
     assert output.count("loaded model") == 1, output  # built once, before serving
-    assert "serving with waitress" in output
+    assert "serving with waitress" in output and output.count("waitress: Serving on") == 2  # 2 processes
     assert "rid=server-test-1" in output  # the access log carries the request id
     assert '"POST /v1/score" 200' in output
     assert "abc-secret-123" not in output  # no query strings logged
     assert '"GET /healthz" 400' in output
     assert "Traceback" not in output
+
+
+def test_one_process_where_there_is_no_fork(
+        tiny_models_dir: Path, sample_header_rows: tuple[list[str], list[list[object]]]) -> None:
+    port = free_port()
+    code = f"import backend.web.server as s; s.WORKERS = 1; s.run('127.0.0.1', {port})"
+    with serving(code, server_env(LEADSCORE_MODEL_DIR=str(tiny_models_dir)), port) as (url, process):
+        exercise(url, *sample_header_rows)
+    output = process.stdout.read()  # type: ignore[union-attr]
+    assert process.returncode == 0, output
+    assert "(8 threads)" in output and output.count("waitress: Serving on") == 1
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "leads.example.com", ""])

@@ -1,12 +1,12 @@
 """Serve the API with a production WSGI server (never Flask's development server).
 
-waitress, on every platform: its I/O thread reads each request (headers and body) in full,
-without blocking, before a worker thread sees it, so clients that send slowly, or never
+waitress, on every platform, in 2 processes forked after the app is built and the model
+loaded (one where there is no ``fork``).  Its I/O thread reads each request (headers and
+body) in full, without blocking, before a worker thread sees it, so clients that send slowly, or never
 finish, cost a socket and a little memory, not a worker: ``/healthz`` and other callers are
 served meanwhile.  Idle connections are closed after ``CHANNEL_TIMEOUT`` seconds, headers are
 capped at ``MAX_HEADER_BYTES`` and bodies at the configured limit.  waitress's own error
-answers (a malformed request, headers too large) are problem+json like the app's.  The app
-is built and the model loaded once, before serving.
+answers (a malformed request, headers too large) are problem+json like the app's.
 
 A server reachable from other machines must have sign-in configured: :func:`run` refuses a
 non-loopback address otherwise.
@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
+import socket
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -32,7 +36,8 @@ from backend.web.state import EXTENSION
 
 log = logging.getLogger(__name__)
 
-THREADS = 8                  # requests handled at once; slow clients do not hold one
+WORKERS = 2                  # processes (where fork exists): scoring is CPU-bound
+THREADS = 8                  # requests handled at once per process; slow clients do not hold one
 CHANNEL_TIMEOUT = 30         # seconds a connection may stay silent before it is closed
 CONNECTION_LIMIT = 1000      # open connections (slow or idle) before new ones wait in the backlog
 MAX_HEADER_BYTES = 64 * 1024
@@ -89,18 +94,77 @@ def _problem_error(self: Any, ident: str | None = None) -> tuple[str, list[tuple
 
 
 def _serve_waitress(app: Flask, host: str, port: int) -> None:
+    """Serve ``app``: ``WORKERS`` processes forked after the app is built (one where there is
+    no ``fork``), each a waitress server with ``THREADS`` threads on one shared socket."""
     import waitress
     from waitress import utilities
 
     utilities.Error.to_response = _problem_error  # type: ignore[method-assign]
-    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-        signal.signal(signal.SIGTERM, _stop)
-    log.info("serving with waitress on http://%s (%d threads)", _bind_address(host, port), THREADS)
-    waitress.serve(app, host=host, port=port, threads=THREADS, channel_timeout=CHANNEL_TIMEOUT,
-                   connection_limit=CONNECTION_LIMIT, asyncore_use_poll=True,
-                   max_request_header_size=MAX_HEADER_BYTES, ident="leadscore",
-                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"] + 1024)
+    options: dict[str, Any] = {
+        "threads": THREADS, "channel_timeout": CHANNEL_TIMEOUT, "connection_limit": CONNECTION_LIMIT,
+        "asyncore_use_poll": True, "max_request_header_size": MAX_HEADER_BYTES, "ident": "leadscore",
+        "max_request_body_size": app.config["MAX_CONTENT_LENGTH"] + 1024,
+    }
+    if not hasattr(os, "fork") or WORKERS < 2:
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            signal.signal(signal.SIGTERM, _stop)
+        log.info("serving with waitress on http://%s (%d threads)", _bind_address(host, port), THREADS)
+        waitress.serve(app, host=host, port=port, **options)
+        log.info("stopped")
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.create_server((host, port), family=family, backlog=1024)
+    log.info("serving with waitress on http://%s (%d processes x %d threads)",
+             _bind_address(host, port), WORKERS, THREADS)
+    _supervise(lambda: waitress.serve(app, sockets=[listener], **options), WORKERS)
+    listener.close()
     log.info("stopped")
+
+
+def _supervise(serve: Callable[[], None], workers: int) -> None:
+    """Fork ``workers`` processes running ``serve``; replace one that dies; on SIGTERM or
+    SIGINT stop them all (each finishes its running requests) and return."""
+    children: set[int] = set()
+    stopping = False
+
+    def spawn() -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                signal.signal(signal.SIGTERM, _stop)
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                serve()
+            except (SystemExit, KeyboardInterrupt):
+                pass
+            except BaseException:
+                log.exception("worker %d failed", os.getpid())
+                code = 1
+            finally:
+                os._exit(code)
+        children.add(pid)
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for _ in range(workers):
+        spawn()
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        children.discard(pid)
+        if not stopping:
+            log.warning("worker %d exited (status %d); starting another", pid, status)
+            time.sleep(1.0)
+            spawn()
 
 
 def _stop(signum: int, frame: Any) -> None:
