@@ -188,3 +188,19 @@ def test_column_creation_failed_with_500_is_retried(sheets_fake: SheetsFake, wri
     assert sheets_fake.count(path_contains=f"{sid}:batchUpdate") == 2
     assert sheets_fake.values(sid, "Leads")[0] == HEADER + list(OUTPUT_COLUMNS)
     assert len(sheets_fake.conditional_formats(sid, "Leads")) == 1
+
+
+def test_a_lead_entered_twice_is_scored_again_despite_old_scores(sheets_fake: SheetsFake,
+                                                                 writer: SheetsWriter) -> None:
+    rows = lead_rows(4)
+    rows[3] = list(rows[1])
+    sid = sheets_fake.add_spreadsheet([HEADER, *rows], sheet="Leads")
+    first = cells_for(rows)
+    first[3] = {**first[3], LEAD_SCORE: 9}  # the copy got another score last time
+    writer.write_scores(sid, "Leads", HEADER, payload(rows), first)
+    grid = sheets_fake.values(sid, "Leads")  # what the sidebar reads now: our columns included
+
+    report = writer.write_scores(sid, "Leads", grid[0], payload([r + [""] * (len(grid[0]) - len(r))
+                                                                   for r in grid[1:5]]), cells_for(rows))
+
+    assert report.written == [2, 3, 4, 5]

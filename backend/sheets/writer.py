@@ -514,7 +514,8 @@ class SheetsWriter:
         """Refuse keys that do not tell rows apart: among the rows sent (unless the rows are
         identical in every column, so their scores are too) and, when the keys leave data
         columns out, anywhere down the key columns of the sheet."""
-        headed = [i for i, h in enumerate(header) if h]
+        ours = set(state.ours.values())
+        headed = [i for i, h in enumerate(header) if h and i not in ours]
         groups: dict[tuple[str, ...], list[SheetRow]] = {}
         for sheet_row in rows:
             key = tuple(normalise_cell(_at(sheet_row.values, i)) for i, _ in keys)
