@@ -204,3 +204,15 @@ def test_a_lead_entered_twice_is_scored_again_despite_old_scores(sheets_fake: Sh
                                                                    for r in grid[1:5]]), cells_for(rows))
 
     assert report.written == [2, 3, 4, 5]
+
+
+def test_a_row_with_an_empty_key_is_skipped_not_guessed(sheets_fake: SheetsFake, writer: SheetsWriter) -> None:
+    rows = lead_rows(4)
+    rows[2][1] = ""  # row 4 has no email
+    sid = sheets_fake.add_spreadsheet([HEADER, *rows], sheet="Leads")
+
+    report = writer.write_scores(sid, "Leads", HEADER, payload(rows), cells_for(rows), key_columns=["Email"])
+
+    assert report.written == [2, 3, 5]
+    assert [(s["row"], s["code"]) for s in report.skipped] == [(4, "bad_row")]
+    assert "nothing in the key column 'Email'" in report.skipped[0]["reason"]
