@@ -1,4 +1,4 @@
-# Lead scoring backend: the production WSGI server (gunicorn, 2 workers) on $PORT.
+# Lead scoring backend: the production WSGI server (waitress, 2 processes x 8 threads) on $PORT.
 # Build:  docker build -t leadscore .
 # Run:    docker run -p 8080:8080 -e LEADSCORE_API_KEYS=... leadscore
 # Serving on 0.0.0.0 requires sign-in to be configured (LEADSCORE_API_KEYS and/or

@@ -1,6 +1,6 @@
 """HTTP benchmark of ``POST /v1/score`` against the production server on loopback.
 
-Starts ``backend.web.server.run`` (gunicorn, 2 workers) in a subprocess with a model
+Starts ``backend.web.server.run`` (waitress, 2 processes x 8 threads) in a subprocess with a model
 directory, sends a fixed number of requests of ``--rows`` leads each over real HTTP and
 prints:
 
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             totals[name] += ms
     server_total = totals["total"] or 1.0
     print(f"POST /v1/score, {args.rows} rows per request ({len(body) / 1024:.0f} KiB JSON) from {source}")
-    print(f"model {model['name']} {model['version']}; server: gunicorn, 2 workers x 4 threads on 127.0.0.1; "
+    print(f"model {model['name']} {model['version']}; server: waitress, 2 processes x 8 threads on 127.0.0.1; "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}")
     if load_before is not None:
         print(f"machine load average (1 min) before / after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f} "

@@ -16,13 +16,19 @@ Usage::
         fake.grid(sid, "My Leads")                   # the whole grid, as Python values
         fake.api_requests()                          # [(method, path, query), ...]
 
+Developer metadata is kept on columns (``createDeveloperMetadata`` requests in a batchUpdate,
+``developerMetadata:search``, ``columnMetadata[].developerMetadata`` in grid data); it moves
+with its column when columns are inserted, deleted or moved, and goes with a deleted column.
+
 What it does not do: evaluate formulas (a formula cell's value is the ``result`` it was
-seeded with, else ``#N/A``), named ranges, R1C1 notation, merges, protected ranges.
+seeded with, else ``#N/A``), named ranges, R1C1 notation, merges, protected ranges,
+developer metadata on rows, sheets or the spreadsheet.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import datetime as dt
 import functools
@@ -596,6 +602,7 @@ class Sheet:
     frozen_rows: int = 0
     cells: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     conditional_formats: list[dict[str, Any]] = field(default_factory=list)
+    column_metadata: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # column -> metadata
 
     def properties(self, index: int) -> dict[str, Any]:
         """The ``SheetProperties`` JSON."""
@@ -613,6 +620,15 @@ class Sheet:
         """Forget cells beyond the grid after a shrink."""
         for key in [k for k in self.cells if k[0] >= self.row_count or k[1] >= self.column_count]:
             del self.cells[key]
+        for col in [c for c in self.column_metadata if c >= self.column_count]:
+            del self.column_metadata[col]
+
+    def metadata_json(self, col: int, entry: Mapping[str, Any]) -> dict[str, Any]:
+        """A column's ``DeveloperMetadata`` as the API answers it (with its location)."""
+        return {**copy.deepcopy(dict(entry)), "location": {
+            "locationType": "COLUMN", "sheetId": self.sheet_id,
+            "dimensionRange": {"sheetId": self.sheet_id, "dimension": "COLUMNS",
+                               "startIndex": col, "endIndex": col + 1}}}
 
 
 @dataclass
@@ -714,6 +730,7 @@ class Fault:
     retry_after: float | None = None
     match: str | Callable[[str, str], bool] | None = None
     message: str | None = None
+    applied: bool = False  # the request takes effect, then the answer is the error
 
     def matches(self, method: str, path: str) -> bool:
         """True when this fault applies to the request."""
@@ -750,6 +767,7 @@ class SheetsFake:
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._sheet_ids = itertools.count(1000)
+        self._metadata_ids = itertools.count(10_000)
         self._calls: list[ApiCall] = []
         self._faults: list[Fault] = []
         self._tokens: dict[str, str] = {}  # access token -> client_email
@@ -869,6 +887,31 @@ class SheetsFake:
             tab = self._sheet(spreadsheet_id, sheet)
             _insert(tab, "COLUMNS", before_column, before_column + count)
 
+    def delete_columns(self, spreadsheet_id: str, sheet: str, first_column: int, count: int = 1) -> None:
+        """Delete columns from the 0-based ``first_column``, as a user would (their metadata goes too)."""
+        with self._lock:
+            tab = self._sheet(spreadsheet_id, sheet)
+            _delete(tab, "COLUMNS", first_column, first_column + count)
+
+    def move_column(self, spreadsheet_id: str, sheet: str, column: int, before_column: int) -> None:
+        """Drag the 0-based ``column`` to just left of ``before_column`` (index before the move),
+        as a user would: its cells and developer metadata go with it."""
+        with self._lock:
+            tab = self._sheet(spreadsheet_id, sheet)
+            order = list(range(tab.column_count))
+            order.pop(column)
+            order.insert(before_column - (1 if before_column > column else 0), column)
+            new_of = {old: new for new, old in enumerate(order)}
+            tab.cells = {(r, new_of[c]): cell for (r, c), cell in tab.cells.items()}
+            tab.column_metadata = {new_of[c]: m for c, m in tab.column_metadata.items()}
+
+    def developer_metadata(self, spreadsheet_id: str, sheet: str) -> dict[int, list[dict[str, Any]]]:
+        """The tab's column developer metadata: 0-based column -> its DeveloperMetadata."""
+        with self._lock:
+            tab = self._sheet(spreadsheet_id, sheet)
+            return {c: [tab.metadata_json(c, m) for m in tab.column_metadata[c]]
+                    for c in sorted(tab.column_metadata)}
+
     # ---------------------------------------------------------------- inspection
 
     def _sheet(self, spreadsheet_id: str, title: str) -> Sheet:
@@ -943,11 +986,15 @@ class SheetsFake:
 
     def fail_next(self, status: int = 429, times: int = 1, *, retry_after: float | None = None,
                   match: str | Callable[[str, str], bool] | None = None,
-                  message: str | None = None) -> None:
+                  message: str | None = None, applied: bool = False) -> None:
         """Fail the next ``times`` API requests (matching ``match``: a substring of
-        "METHOD /path" or a predicate) with Google's error body for ``status``."""
+        "METHOD /path" or a predicate) with Google's error body for ``status``.
+
+        ``applied=True``: the request takes effect first and only its answer is the error,
+        as when Google's front end times out on a request the backend has carried out.
+        """
         with self._lock:
-            self._faults.append(Fault(status, times, retry_after, match, message))
+            self._faults.append(Fault(status, times, retry_after, match, message, applied))
 
     def fail_always(self, status: int = 500, *, retry_after: float | None = None,
                     match: str | Callable[[str, str], bool] | None = None,
@@ -1067,6 +1114,9 @@ class SheetsFake:
             if not known:
                 raise SheetsApiError(401, INVALID_CREDENTIALS)
             fault = self._take_fault(method, path)
+            if fault is not None and fault.applied:
+                with self._lock, contextlib.suppress(SheetsApiError, ValueError):
+                    self._route(method, raw_path, query, json.loads(request.data) if request.data else None)
             if fault is not None:
                 if fault.retry_after is not None:
                     headers["Retry-After"] = str(int(fault.retry_after) if float(fault.retry_after).is_integer()
@@ -1117,7 +1167,7 @@ class SheetsFake:
         ss = self.spreadsheets.get(sid)
         if ss is None:
             raise SheetsApiError(404, "Requested entity was not found.")
-        writes = method in ("POST", "PUT")
+        writes = method in ("POST", "PUT") and not raw_path.endswith("/developerMetadata:search")
         if ss.access == "none" or (writes and ss.access != "writer"):
             raise SheetsApiError(403, "The caller does not have permission")
         opt = {k: v[-1] for k, v in query.items()}
@@ -1127,6 +1177,8 @@ class SheetsFake:
                                              opt.get("includeGridData", "false").lower() == "true")
             if verb == "batchUpdate" and method == "POST":
                 return self._batch_update(ss, payload or {})
+        elif segments[1] == "developerMetadata:search" and len(segments) == 2 and method == "POST":
+            return self._search_metadata(ss, payload or {})
         elif segments[1].startswith("values"):
             rest = "/".join(segments[1:])
             if rest == "values:batchGet" and method == "GET":
@@ -1377,6 +1429,74 @@ class SheetsFake:
 
         return self._atomic(ss, run)
 
+    # ---------------------------------------------------------------- developer metadata
+
+    @staticmethod
+    def _all_metadata(ss: Spreadsheet) -> Iterator[tuple[Sheet, int, dict[str, Any]]]:
+        for sheet in ss.sheets:
+            for col in sorted(sheet.column_metadata):
+                for entry in sheet.column_metadata[col]:
+                    yield sheet, col, entry
+
+    def _search_metadata(self, ss: Spreadsheet, payload: Mapping[str, Any]) -> dict[str, Any]:
+        filters = payload.get("dataFilters")
+        if not isinstance(filters, list) or not filters:
+            raise _bad("Must specify at least one data filter.")
+        matched: dict[int, dict[str, Any]] = {}
+        for i, data_filter in enumerate(filters):
+            lookup = data_filter.get("developerMetadataLookup") if isinstance(data_filter, dict) else None
+            if not isinstance(lookup, dict) or len(data_filter) != 1:
+                raise _bad(f"Invalid dataFilters[{i}]: only developerMetadataLookup filters are supported here.")
+            for sheet, col, entry in self._all_metadata(ss):
+                if self._lookup_matches(lookup, sheet, col, entry):
+                    found = matched.setdefault(entry["metadataId"], {
+                        "developerMetadata": sheet.metadata_json(col, entry), "dataFilters": []})
+                    found["dataFilters"].append(copy.deepcopy(data_filter))
+        return {"matchedDeveloperMetadata": list(matched.values())} if matched else {}
+
+    @staticmethod
+    def _lookup_matches(lookup: Mapping[str, Any], sheet: Sheet, col: int, entry: Mapping[str, Any]) -> bool:
+        for key in ("metadataId", "metadataKey", "metadataValue", "visibility"):
+            if key in lookup and lookup[key] != entry.get(key):
+                return False
+        if lookup.get("locationType", "COLUMN") != "COLUMN":
+            return False
+        where = lookup.get("metadataLocation")
+        if where:
+            rng = where.get("dimensionRange")
+            if "sheetId" in where and where["sheetId"] != sheet.sheet_id:
+                return False
+            if rng and (rng.get("sheetId") != sheet.sheet_id or rng.get("dimension") != "COLUMNS"
+                        or not rng.get("startIndex", 0) <= col < rng.get("endIndex", sheet.column_count)):
+                return False
+        return True
+
+    def _req_create_developer_metadata(self, ss: Spreadsheet, body: Mapping[str, Any]) -> dict[str, Any]:
+        meta = dict(body.get("developerMetadata") or {})
+        if not meta.get("metadataKey"):
+            raise _bad("Invalid developerMetadata: metadataKey is required")
+        if meta.get("visibility") not in ("DOCUMENT", "PROJECT"):
+            raise _bad("Invalid developerMetadata: visibility must be DOCUMENT or PROJECT")
+        rng = (meta.pop("location", None) or {}).get("dimensionRange")
+        if not rng or rng.get("dimension") != "COLUMNS":
+            raise _bad("Invalid developerMetadata.location: only a column (dimensionRange COLUMNS) is "
+                       "supported here")
+        sheet = self._grid_sheet(ss, rng.get("sheetId"))
+        start, end = rng.get("startIndex"), rng.get("endIndex")
+        if not isinstance(start, int) or end != start + 1:
+            raise _bad("Invalid developerMetadata.location: the dimension range must be a single row or column")
+        if not 0 <= start < sheet.column_count:
+            raise _bad(f"Invalid developerMetadata.location: column {start} is outside the grid "
+                       f"({sheet.column_count} columns)")
+        known = {entry["metadataId"] for _, _, entry in self._all_metadata(ss)}
+        if "metadataId" in meta:
+            if meta["metadataId"] in known:
+                raise _bad(f"Invalid developerMetadata: metadataId {meta['metadataId']} is already in use")
+        else:
+            meta["metadataId"] = next(i for i in self._metadata_ids if i not in known)
+        sheet.column_metadata.setdefault(start, []).append(meta)
+        return {"createDeveloperMetadata": {"developerMetadata": sheet.metadata_json(start, meta)}}
+
     def _grid_sheet(self, ss: Spreadsheet, sheet_id: Any) -> Sheet:
         sheet = ss.by_id(sheet_id if sheet_id is not None else 0)
         if sheet is None:
@@ -1596,7 +1716,13 @@ def _grid_data(sheet: Sheet, box: Box) -> dict[str, Any]:
     if rows:
         out["rowData"] = rows
     out["rowMetadata"] = [{"pixelSize": 21} for _ in range(box.r0, box.r1)]
-    out["columnMetadata"] = [{"pixelSize": 100} for _ in range(box.c0, box.c1)]
+    columns = []
+    for c in range(box.c0, box.c1):
+        props: dict[str, Any] = {"pixelSize": 100}
+        if sheet.column_metadata.get(c):
+            props["developerMetadata"] = [sheet.metadata_json(c, m) for m in sheet.column_metadata[c]]
+        columns.append(props)
+    out["columnMetadata"] = columns
     return out
 
 
@@ -1632,6 +1758,7 @@ def _insert(sheet: Sheet, dimension: str, start: int, end: int) -> None:
         sheet.row_count += n
     else:
         sheet.column_count += n
+        sheet.column_metadata = {c + n if c >= start else c: m for c, m in sheet.column_metadata.items()}
     _shift_rules(sheet, dimension, start, n)
 
 
@@ -1651,6 +1778,8 @@ def _delete(sheet: Sheet, dimension: str, start: int, end: int) -> None:
         sheet.row_count -= n
     else:
         sheet.column_count -= n
+        sheet.column_metadata = {c - n if c >= end else c: m for c, m in sheet.column_metadata.items()
+                                 if not start <= c < end}
     _shift_rules(sheet, dimension, start, -n)
 
 
@@ -1699,6 +1828,7 @@ _REQUEST_HANDLERS: dict[str, Callable[[SheetsFake, Spreadsheet, Any], dict[str, 
     "updateCells": SheetsFake._req_update_cells,
     "sortRange": SheetsFake._req_sort_range,
     "addSheet": SheetsFake._req_add_sheet,
+    "createDeveloperMetadata": SheetsFake._req_create_developer_metadata,
 }
 
 

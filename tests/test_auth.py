@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from google.auth import exceptions as google_exceptions
 
 from backend.config import Settings
 from backend.errors import Forbidden, LeadScoreError, Unauthorized
@@ -14,6 +17,7 @@ from backend.web.auth import (
     Authenticator,
     AuthUnavailable,
     CachedCertsRequest,
+    StoredResponse,
     api_key_digest,
     email_allowed,
     is_loopback,
@@ -235,9 +239,124 @@ def test_certificates_are_cached_for_their_max_age() -> None:
     assert len(fake.calls) == 2
 
 
-def test_failed_certificate_fetches_are_not_cached() -> None:
+def test_failed_certificate_fetches_are_kept_only_briefly() -> None:
+    now = [1000.0]
     fake = id_tokens().certs(status=503)
-    cached = CachedCertsRequest(fake)
+    cached = CachedCertsRequest(fake, failure_ttl=10, clock=lambda: now[0])
     for _ in range(2):
         assert cached("https://www.googleapis.com/oauth2/v1/certs").status == 503
+    assert len(fake.calls) == 1
+    now[0] += 11
+    assert cached("https://www.googleapis.com/oauth2/v1/certs").status == 503
     assert len(fake.calls) == 2
+
+
+# --------------------------------------------------------------------------- hostile callers
+
+
+class SlowCerts:
+    """A certificate transport that takes ``delay`` seconds and counts its calls."""
+
+    def __init__(self, inner: object = None, *, delay: float = 0.0, error: Exception | None = None) -> None:
+        self.inner = inner
+        self.delay = delay
+        self.error = error
+        self.calls = 0
+        self.timeouts: list[object] = []
+
+    def __call__(self, url: str, method: str = "GET", body: object = None, headers: object = None,
+                 timeout: object = None, **kwargs: object) -> object:
+        self.calls += 1
+        self.timeouts.append(timeout)
+        time.sleep(self.delay)
+        if self.error is not None:
+            raise self.error
+        return self.inner(url, method=method, headers=headers, timeout=timeout)  # type: ignore[operator]
+
+
+def test_concurrent_certificate_fetches_are_one_fetch() -> None:
+    slow = SlowCerts(id_tokens().certs(), delay=0.3)
+    authenticator = Authenticator(oidc_settings(), http_request=CachedCertsRequest(slow))
+    token = id_tokens().token()
+    with ThreadPoolExecutor(8) as pool:
+        principals = list(pool.map(lambda _i: authenticator.authenticate(
+            authorization=f"Bearer {token}", api_key=None, remote_addr=None), range(8)))
+    assert slow.calls == 1
+    assert {p.subject for p in principals} == {"rep@example.com"}
+
+
+def test_failed_certificate_fetch_is_cached_briefly_with_a_short_timeout() -> None:
+    now = [1000.0]
+    failing = SlowCerts(error=google_exceptions.TransportError("connection timed out"))
+    authenticator = Authenticator(oidc_settings(), http_request=CachedCertsRequest(failing, clock=lambda: now[0]))
+    for _ in range(4):
+        with pytest.raises(AuthUnavailable):
+            authenticator.authenticate(authorization="Bearer a.b.c", api_key=None, remote_addr=None)
+    assert failing.calls == 1
+    assert all(t is not None and float(t) <= 5 for t in failing.timeouts)  # type: ignore[arg-type]
+    now[0] += 60
+    with pytest.raises(AuthUnavailable):
+        authenticator.authenticate(authorization="Bearer a.b.c", api_key=None, remote_addr=None)
+    assert failing.calls == 2
+
+
+def test_api_keys_never_wait_for_certificates() -> None:
+    slow = SlowCerts(id_tokens().certs(), delay=1.5)
+    settings = oidc_settings(api_keys=(API_KEY,))
+    authenticator = Authenticator(settings, http_request=CachedCertsRequest(slow))
+    with ThreadPoolExecutor(4) as pool:
+        junk = [pool.submit(authenticator.authenticate, authorization="Bearer x.y.z", api_key=None,
+                            remote_addr=None) for _ in range(3)]
+        time.sleep(0.1)
+        started = time.monotonic()
+        principal = authenticator.authenticate(authorization="Bearer x.y.z", api_key=API_KEY, remote_addr=None)
+        elapsed = time.monotonic() - started
+        for future in junk:
+            with pytest.raises(Unauthorized):
+                future.result()
+    assert principal.method == "api_key" and elapsed < 0.2
+    assert slow.calls == 1
+
+
+@pytest.mark.parametrize("body", [b"<html>maintenance</html>", b"{}", b'{"k": "not a cert"}', b"[]"])
+def test_a_200_that_is_not_a_certificate_set_is_503_and_not_kept(body: bytes) -> None:
+    now = [1000.0]
+    good = id_tokens().certs()
+    answers = [StoredResponse(200, {"Cache-Control": "max-age=3600"}, body)]
+
+    def transport(url: str, method: str = "GET", **kwargs: object) -> object:
+        return answers.pop(0) if answers else good(url)
+
+    authenticator = Authenticator(oidc_settings(), http_request=CachedCertsRequest(transport, clock=lambda: now[0]))
+    token = f"Bearer {id_tokens().token()}"
+    with pytest.raises(AuthUnavailable) as info:
+        authenticator.authenticate(authorization=token, api_key=None, remote_addr=None)
+    assert info.value.status == 503
+    now[0] += 60
+    assert authenticator.authenticate(authorization=token, api_key=None, remote_addr=None).method == "id_token"
+
+
+def test_token_without_issuer_is_401() -> None:
+    with pytest.raises(Unauthorized, match="not issued by Google"):
+        check_token(id_tokens().token(iss=None))
+
+
+def test_rejected_tokens_are_logged_by_fingerprint_only(caplog: pytest.LogCaptureFixture) -> None:
+    header, payload, signature = id_tokens().token().split(".")
+    nearly = f"{header}.{payload}.{signature[:-6]}AAAAAA"
+    junk = f"{header}.{payload}"  # two segments: the library quotes the token in its error
+    caplog.set_level(logging.DEBUG)
+    for token in (nearly, junk):
+        with pytest.raises(Unauthorized):
+            check_token(token)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "ID token rejected" in logged
+    assert payload not in logged and header not in logged and signature[:20] not in logged
+    assert auth.token_fingerprint(nearly) in logged
+
+
+@pytest.mark.parametrize("key", ["clé-secrète-1234", "naïve-key-000000", "ключ"])
+def test_non_ascii_api_keys_are_refused_at_startup(key: str) -> None:
+    with pytest.raises(LeadScoreError, match="ASCII") as info:
+        Authenticator(Settings(api_keys=("good-key-123", key)))
+    assert "key #2" in info.value.detail and key not in info.value.detail

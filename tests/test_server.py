@@ -80,29 +80,34 @@ def exercise(url: str, header: list[str], rows: list[list[object]]) -> None:
     assert "score;dur=" in response.headers["Server-Timing"]
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="gunicorn does not run on Windows")
-def test_gunicorn_serves_the_model_loaded_once_before_fork(
+def test_server_serves_the_model_loaded_once_and_logs_no_secrets(
         tiny_models_dir: Path, sample_header_rows: tuple[list[str], list[list[object]]]) -> None:
     port = free_port()
     code = f"from backend.web.server import run; run('127.0.0.1', {port})"
     with serving(code, server_env(LEADSCORE_MODEL_DIR=str(tiny_models_dir)), port) as (url, process):
         exercise(url, *sample_header_rows)
+        leaked = requests.get(f"{url}/healthz?token=abc-secret-123", timeout=10)
+        assert leaked.status_code == 400
     output = process.stdout.read()  # type: ignore[union-attr]
-    assert process.returncode == 0, output
-    assert output.count("loaded model") == 1, output  # preloaded in the master, not per worker
-    assert output.count("Booting worker") == 2, output
+    assert process.returncode == 0, output  # SIGTERM stops it cleanly
+    assert output.count("loaded model") == 1, output  # built once, before serving
+    assert "serving with waitress" in output and output.count("waitress: Serving on") == 2  # 2 processes
     assert "rid=server-test-1" in output  # the access log carries the request id
+    assert '"POST /v1/score" 200' in output
+    assert "abc-secret-123" not in output  # no query strings logged
+    assert '"GET /healthz" 400' in output
     assert "Traceback" not in output
 
 
-def test_waitress_serves_where_gunicorn_cannot(
+def test_one_process_where_there_is_no_fork(
         tiny_models_dir: Path, sample_header_rows: tuple[list[str], list[list[object]]]) -> None:
     port = free_port()
-    code = ("import backend.web.server as s; s._gunicorn_available = lambda: False; "
-            f"s.run('127.0.0.1', {port})")
+    code = f"import backend.web.server as s; s.WORKERS = 1; s.run('127.0.0.1', {port})"
     with serving(code, server_env(LEADSCORE_MODEL_DIR=str(tiny_models_dir)), port) as (url, process):
         exercise(url, *sample_header_rows)
-    assert "serving with waitress" in process.stdout.read()  # type: ignore[union-attr]
+    output = process.stdout.read()  # type: ignore[union-attr]
+    assert process.returncode == 0, output
+    assert "(8 threads)" in output and output.count("waitress: Serving on") == 1
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "leads.example.com", ""])

@@ -99,7 +99,7 @@ def assert_outputs_belong_to_their_rows(fake: SheetsFake, sid: str, sheet: str) 
 # ----------------------------------------------------------------------------- the happy path
 
 
-def test_200_rows_written_in_three_requests_then_two(sheets_fake: SheetsFake, writer: SheetsWriter) -> None:
+def test_200_rows_written_in_four_requests_then_two(sheets_fake: SheetsFake, writer: SheetsWriter) -> None:
     sid, rows = seed(sheets_fake, 200)
     cells = cells_for(rows)
 
@@ -111,9 +111,10 @@ def test_200_rows_written_in_three_requests_then_two(sheets_fake: SheetsFake, wr
     assert report.columns == {name: column_letter(4 + k) for k, name in enumerate(OUTPUT_COLUMNS)}
     calls = sheets_fake.api_calls()
     assert [(c.method, c.path.rsplit("/", 1)[-1].split(":")[-1]) for c in calls] == [
-        ("GET", sid), ("POST", "batchUpdate"), ("POST", "batchUpdate")]
+        ("GET", sid), ("GET", "Z1000"), ("POST", "batchUpdate"), ("POST", "batchUpdate")]
     assert sheets_fake.count(path_contains=WRITE) == 1
-    assert report.requests == len(calls) == 3
+    assert report.requests == len(calls) == 4
+    assert calls[1].path.endswith("/values/'Leads'!E1:Z1000")  # what lies right of the header
     assert sheets_fake.token_requests == 1  # google-auth's service-account grant ran against the fake
 
     grid = sheets_fake.values(sid, "Leads")
@@ -302,23 +303,18 @@ def test_named_key_columns_are_the_only_ones_checked(sheets_fake: SheetsFake, wr
     report = writer.write_scores(sid, "Leads", HEADER, payload(rows), cells_for(rows), key_columns=["Email"])
 
     assert report.written == [2, 3, 4, 5, 6]
-    with pytest.raises(BadInput, match="Key column 'Phone'"):
+    with pytest.raises(ValueError, match="'Phone' is not in list"):  # the web edge refuses it with a 400
         writer.write_scores(sid, "Leads", HEADER, payload(rows), cells_for(rows), key_columns=["Phone"])
 
 
-def test_duplicate_and_header_rows_are_skipped_with_reasons(sheets_fake: SheetsFake, writer: SheetsWriter) -> None:
+def test_duplicate_and_header_rows_are_refused_before_any_request(sheets_fake: SheetsFake,
+                                                                  writer: SheetsWriter) -> None:
     sid, rows = seed(sheets_fake, 5)
-    sent = [SheetRow(3, rows[1]), SheetRow(1, HEADER), SheetRow(3, rows[1]), SheetRow(4, rows[2])]
-
-    report = writer.write_scores(sid, "Leads", HEADER, sent, cells_for([rows[1], rows[1], rows[1], rows[2]]))
-
-    assert report.written == [3, 4]
-    assert report.skipped == [
-        {"row": 1, "code": "bad_row", "reason": "Row 1 is the header row — not written."},
-        {"row": 3, "code": "bad_row",
-         "reason": "Row 3 appears more than once in the request — this copy was not written."},
-    ]
-    assert sheets_fake.values(sid, "Leads")[0] == HEADER + list(OUTPUT_COLUMNS)
+    for sent in ([SheetRow(3, rows[1]), SheetRow(3, rows[1])], [SheetRow(1, HEADER), SheetRow(4, rows[2])]):
+        with pytest.raises(ValueError, match="distinct sheet rows of 2 or more"):  # the web edge gives the 400
+            writer.write_scores(sid, "Leads", HEADER, sent, cells_for([rows[1], rows[2]]))
+    assert sheets_fake.count() == 0
+    assert sheets_fake.values(sid, "Leads")[0] == HEADER
 
 
 # ----------------------------------------------------------------------------- columns and grid
@@ -357,11 +353,17 @@ def test_sheet_title_with_spaces_and_apostrophe(sheets_fake: SheetsFake, writer:
 
 def test_existing_output_columns_are_reused_where_the_user_moved_them(sheets_fake: SheetsFake,
                                                                       writer: SheetsWriter) -> None:
-    header = ["Company", LEAD_SCORE, "Email", "Lead Source", "MRR", SEGMENT]
-    rows = [[r[0], 1, r[1], r[2], r[3], "old"] for r in lead_rows(8)]
-    sid = sheets_fake.add_spreadsheet([header, *rows], sheet="Leads")
+    rows = lead_rows(8)
+    sid = sheets_fake.add_spreadsheet([HEADER, *rows], sheet="Leads")
+    old = [{LEAD_SCORE: 1, SEGMENT: "old"} for _ in rows]
+    writer.write_scores(sid, "Leads", HEADER, payload(rows), old)  # creates Lead Score in E, Segment in F
+    sheets_fake.move_column(sid, "Leads", 4, before_column=1)  # Lead Score dragged to B
+    header = sheets_fake.values(sid, "Leads")[0]
+    assert header == ["Company", LEAD_SCORE, "Email", "Lead Source", "MRR", SEGMENT]
+    sent = [[r[0], 1, r[1], r[2], r[3], "old"] for r in rows]
+    sheets_fake.reset_log()
 
-    report = writer.write_scores(sid, "Leads", header, payload(rows), cells_for(rows))
+    report = writer.write_scores(sid, "Leads", header, payload(sent), cells_for(rows))
 
     assert report.columns[LEAD_SCORE] == "B" and report.columns[SEGMENT] == "F"
     assert report.created_columns == [c for c in OUTPUT_COLUMNS if c not in (LEAD_SCORE, SEGMENT)]
@@ -373,7 +375,7 @@ def test_existing_output_columns_are_reused_where_the_user_moved_them(sheets_fak
         assert row[1] == expected[LEAD_SCORE] and row[5] == expected[SEGMENT]
         assert row[6] == expected[CLOSE_PROBABILITY] and row[7] == expected[PREDICTED_MRR]
     assert [r[0] for r in grid[1:]] == [r[0] for r in rows]
-    assert [r[2:5] for r in grid[1:]] == [r[2:5] for r in rows]
+    assert [r[2:5] for r in grid[1:]] == [r[1:4] for r in rows]
 
 
 def test_grid_grown_when_the_sheet_has_exactly_the_data_columns(sheets_fake: SheetsFake,
@@ -418,7 +420,7 @@ def test_429_twice_then_success_writes_once(sheets_fake: SheetsFake, writer: She
     assert sheets_fake.count(path_contains=WRITE) == 3
     assert sheets_fake.count(path_contains=WRITE, status=200) == 1
     assert sleeps == [0.5, 1.0]  # full jitter with rand() = 1: base * 2^(attempt-1)
-    assert report.requests == 5
+    assert report.requests == 6  # read, free-column read, create, 3 x write
     assert assert_outputs_belong_to_their_rows(sheets_fake, sid, "Leads") == 12
 
 

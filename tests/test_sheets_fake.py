@@ -498,3 +498,72 @@ def test_gspread_reads_and_writes_through_the_fake(sheets_fake: SheetsFake, api:
     assert worksheet.row_count == 1000 and worksheet.col_count == 26
     assert sheets_fake.values(sid, "My Leads")[4] == ["Dyno", 42]
 
+
+
+# ----------------------------------------------------------------------------- developer metadata
+
+
+def _column_metadata(gid: int, col: int, value: str, **extra: Any) -> dict[str, Any]:
+    return {"createDeveloperMetadata": {"developerMetadata": {
+        "metadataKey": "leadscore.output", "metadataValue": value, "visibility": "DOCUMENT",
+        "location": {"dimensionRange": {"sheetId": gid, "dimension": "COLUMNS",
+                                        "startIndex": col, "endIndex": col + 1}}, **extra}}}
+
+
+def test_column_metadata_is_created_found_and_moves_with_its_column(sheets_fake: SheetsFake,
+                                                                    api: AuthorizedSession) -> None:
+    sid = sheets_fake.add_spreadsheet(ROWS, sheet="S")
+    gid = sheets_fake.sheet_properties(sid, "S")["sheetId"]
+
+    created = api.post(v4(sheets_fake, sid, ":batchUpdate"), json={"requests": [_column_metadata(gid, 2, "Won")]})
+    assert created.status_code == 200
+    meta = created.json()["replies"][0]["createDeveloperMetadata"]["developerMetadata"]
+    assert meta["location"] == {"locationType": "COLUMN", "sheetId": gid, "dimensionRange": {
+        "sheetId": gid, "dimension": "COLUMNS", "startIndex": 2, "endIndex": 3}}
+
+    sheets_fake.insert_columns(sid, "S", before_column=0)  # C -> D
+    sheets_fake.move_column(sid, "S", 3, before_column=1)  # D -> B
+    search = api.post(v4(sheets_fake, sid, "/developerMetadata:search"), json={"dataFilters": [
+        {"developerMetadataLookup": {"metadataKey": "leadscore.output", "locationType": "COLUMN"}}]})
+    assert search.status_code == 200
+    [match] = search.json()["matchedDeveloperMetadata"]
+    assert match["developerMetadata"]["metadataId"] == meta["metadataId"]
+    assert match["developerMetadata"]["location"]["dimensionRange"]["startIndex"] == 1
+    assert sheets_fake.values(sid, "S")[0] == ["", "Won", "Company", "MRR"]
+
+    grid = api.get(v4(sheets_fake, sid), params={
+        "ranges": "S!1:1", "includeGridData": "true",
+        "fields": "sheets(data(columnMetadata(developerMetadata(metadataId,metadataValue))))"}).json()
+    columns = grid["sheets"][0]["data"][0]["columnMetadata"]
+    assert columns[1] == {"developerMetadata": [{"metadataId": meta["metadataId"], "metadataValue": "Won"}]}
+    assert columns[0] == {} and columns[2] == {}
+
+    sheets_fake.delete_columns(sid, "S", 1)
+    none = api.post(v4(sheets_fake, sid, "/developerMetadata:search"), json={"dataFilters": [
+        {"developerMetadataLookup": {"metadataKey": "leadscore.output"}}]})
+    assert none.status_code == 200 and none.json() == {}
+
+
+def test_column_metadata_must_name_one_column_inside_the_grid(sheets_fake: SheetsFake,
+                                                             api: AuthorizedSession) -> None:
+    sid = sheets_fake.add_spreadsheet(ROWS, sheet="S", column_count=3)
+    gid = sheets_fake.sheet_properties(sid, "S")["sheetId"]
+    wide = _column_metadata(gid, 0, "x")
+    wide["createDeveloperMetadata"]["developerMetadata"]["location"]["dimensionRange"]["endIndex"] = 2
+    for bad in (wide, _column_metadata(gid, 3, "x"), _column_metadata(gid, 0, "x", visibility="EVERYONE")):
+        response = api.post(v4(sheets_fake, sid, ":batchUpdate"), json={"requests": [bad]})
+        assert response.status_code == 400
+    assert sheets_fake.developer_metadata(sid, "S") == {}
+
+
+def test_applied_fault_changes_the_sheet_then_answers_the_error(sheets_fake: SheetsFake,
+                                                                api: AuthorizedSession) -> None:
+    sid = sheets_fake.add_spreadsheet(ROWS, sheet="S", column_count=3)
+    gid = sheets_fake.sheet_properties(sid, "S")["sheetId"]
+    sheets_fake.fail_next(500, match=":batchUpdate", applied=True)
+
+    response = api.post(v4(sheets_fake, sid, ":batchUpdate"), json={"requests": [
+        {"appendDimension": {"sheetId": gid, "dimension": "COLUMNS", "length": 2}}]})
+
+    assert response.status_code == 500
+    assert sheets_fake.sheet_properties(sid, "S")["gridProperties"]["columnCount"] == 5

@@ -40,7 +40,7 @@ class RecordingWriter:
                      cells: list[dict[str, Any]], key_columns: list[str] | None = None) -> Any:
         self.calls.append({"rows": rows, "cells": cells})
         return SimpleNamespace(written=[r.row for r in rows], skipped=[], columns={"Lead Score": "I"},
-                               created_columns=[], requests=1)
+                               created_columns=[], warnings=[], requests=1)
 
 
 @pytest.fixture(scope="module")

@@ -101,3 +101,17 @@ def test_sheet_row_limit_is_413() -> None:
 def test_what_the_server_accepts_the_contract_accepts() -> None:
     assert schema_errors("SheetScoreRequest", sheet_body(key_columns=["Company"])) == []
     assert schema_errors("ScoreRequest", {"header": ["Company", 2024, None], "rows": [["a"], []]}) == []
+
+
+# Row numbers past what a sheet can hold: a clean 400 naming the limit, never a 500.
+@pytest.mark.parametrize("number", [2**64, 2**64 + 1, 10_000_001, 1e300, -(2**70)])
+def test_row_numbers_past_the_sheets_limit_are_400(number: Any) -> None:
+    with pytest.raises(BadInput) as info:
+        parse_sheet_score_request(sheet_body(rows=[{"row": number, "values": []}]), max_rows=10)
+    assert "10,000,000" in info.value.detail
+    assert info.value.to_problem()["status"] == 400
+
+
+def test_row_number_limit_is_the_largest_sheet() -> None:
+    req = parse_sheet_score_request(sheet_body(rows=[{"row": 10_000_000, "values": []}]), max_rows=10)
+    assert req.numbers == [10_000_000]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ def request_body(sid: str, header: list[str], rows: list[list[Any]], first: int 
 def test_scores_are_written_and_unscorable_or_moved_rows_are_skipped(
         client: FlaskClient, sheets_fake: SheetsFake, leads: HeaderRows, tiny_bundle: ModelBundle) -> None:
     header, rows = leads
-    blank = [rows[0][0], rows[0][1]] + [""] * (len(header) - 2)  # id and company only: nothing to score
+    blank = [f"{rows[0][0]}-2", rows[0][1]] + [""] * (len(header) - 2)  # id and company only: nothing to score
     rows = [*rows, blank]
     sid = sheets_fake.add_spreadsheet([header, *rows], sheet="Leads")
     sheets_fake.edit(sid, "Leads", "B4", "Renamed Co")  # row 4 changed after the sidebar read it
@@ -215,3 +216,42 @@ def test_documented_errors(case: str, status: int, client: FlaskClient, tmp_path
     response = post_json(client, PATH, body, headers=headers)
     assert response.status_code == status
     assert assert_documented("POST", PATH, response)["status"] == status
+
+
+@pytest.mark.parametrize("number", [2**64, 2**64 + 5])
+def test_huge_and_repeated_row_numbers_are_a_clean_400(client: FlaskClient, number: int) -> None:
+    body = {"spreadsheet_id": "1AbC-dEf_GhIjKlMnOpQrSt", "sheet": "Leads", "header": ["Company"],
+            "rows": [{"row": number, "values": ["Acme"]}, {"row": number, "values": ["Acme"]}]}
+    response = client.post(PATH, data=json.dumps(body), content_type="application/json",
+                           headers={"X-API-Key": API_KEY})
+    problem = assert_documented("POST", PATH, response)
+    assert response.status_code == 400 and "10,000,000" in problem["detail"]
+
+
+def test_a_user_column_named_like_ours_is_kept_and_the_clash_is_a_warning(
+        client: FlaskClient, sheets_fake: SheetsFake, leads: HeaderRows) -> None:
+    header, rows = leads
+    header = [*header, LEAD_SCORE]  # the user's own "Lead Score" column
+    rows = [[*r, "hot"] for r in rows]
+    sid = sheets_fake.add_spreadsheet([header, *rows], sheet="Leads")
+    before = sheets_fake.grid(sid, "Leads", render="FORMULA")
+
+    response = post_json(client, PATH, request_body(sid, header, rows))
+
+    body = assert_documented("POST", PATH, response)
+    assert response.status_code == 200
+    after = sheets_fake.grid(sid, "Leads", render="FORMULA")
+    assert all(after[r][c] == v for r, row in enumerate(before) for c, v in enumerate(row) if v != "")
+    assert [w["code"] for w in body["warnings"]].count("header_clash") == 1
+    assert sheets_fake.values(sid, "Leads")[0][len(header)] == "Lead Score (scored)"
+
+
+def test_repeated_key_values_are_a_400_naming_them(client: FlaskClient, sheets_fake: SheetsFake,
+                                                    leads: HeaderRows) -> None:
+    header, rows = leads
+    sid = sheets_fake.add_spreadsheet([header, *rows], sheet="Leads")
+    key = "Lead Source"  # Paid Search, Social, ...: repeats
+    response = post_json(client, PATH, request_body(sid, header, rows, key_columns=[key]))
+    problem = assert_documented("POST", PATH, response)
+    assert response.status_code == 400 and "not identify rows uniquely" in problem["detail"]
+    assert sheets_fake.count(method="POST") == 0

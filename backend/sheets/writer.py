@@ -1,18 +1,27 @@
 """Write scores back to a Google Sheet: verified, batched, retried (gspread + google-auth).
 
-One run of :meth:`SheetsWriter.write_scores` makes at most three Sheets API requests,
-whatever the number of rows:
+One run of :meth:`SheetsWriter.write_scores` makes two Sheets API requests, four when it
+creates output columns, whatever the number of rows:
 
-1. ``GET spreadsheets/{id}`` with ``ranges`` (the header row and the key columns of the
-   requested rows), ``includeGridData`` and a ``fields`` mask: the tab's id and grid size,
-   its real header and the key cells, read fresh;
-2. only when output columns must be created: ONE ``spreadsheets.batchUpdate`` that grows
-   the grid, writes the new header cells, number formats and the Lead Score colour scale;
+1. ``GET spreadsheets/{id}`` with ``ranges`` (the header row and the key columns),
+   ``includeGridData`` and a ``fields`` mask: the tab's id and grid size, its real header,
+   the key cells and the developer metadata on its columns, read fresh;
+2. only when output columns must be created: a ``values.get`` of everything right of the
+   header (to find the last column holding any value, not just the last header), then ONE
+   ``spreadsheets.batchUpdate`` that grows the grid, writes the new header cells, number
+   formats, the Lead Score colour scale and the developer metadata that marks each new
+   column as ours;
 3. ONE ``values:batchUpdate`` with ``RAW`` input holding every output cell.
 
-Rows whose key cells no longer match what the sidebar read (the sheet was sorted, or rows
-were inserted or deleted) are skipped and reported; nothing outside the output columns is
-ever written.
+Output columns are recognised by that developer metadata (key ``leadscore.output``, value
+the output's name), which follows a column wherever it is moved: a column of the user's
+headed ``Segment`` is the user's, and ours is then added as ``Segment (scored)`` with a
+warning. Rows whose key cells no longer match what the sidebar read (the sheet was sorted,
+or rows were inserted or deleted) are skipped and reported; keys that do not identify rows
+uniquely are refused. Nothing outside our output columns is ever written.
+
+The rows given are trusted to be checked already (``backend.web.payloads`` does it at the
+edge): sheet row numbers of 2 or more, each once, each row as wide as the header.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
 from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient
-from gspread.urls import SPREADSHEETS_API_V4_BASE_URL
+from gspread.urls import SPREADSHEET_URL, SPREADSHEETS_API_V4_BASE_URL
 
 from backend.config import DEFAULT_SHEETS_API_URL, Settings
 from backend.core.outputs import LEAD_SCORE, NUMBER_FORMATS, OUTPUT_COLUMNS, SHEETS_EPOCH
@@ -44,11 +53,17 @@ from backend.errors import BadInput, LeadScoreError, SheetsError
 SCOPES: tuple[str, ...] = ("https://www.googleapis.com/auth/spreadsheets",)
 GOOGLE_SHEETS_BASE = SPREADSHEETS_API_V4_BASE_URL.removesuffix("/v4/spreadsheets")
 
-# What the verification read asks for: no formats, no metadata, just values.
+# What the verification read asks for: values and our columns' metadata, no formats.
 READ_FIELDS = (
     "sheets(properties(sheetId,title,gridProperties(rowCount,columnCount)),"
-    "data(startRow,startColumn,rowData(values(effectiveValue,formattedValue))))"
+    "data(startRow,startColumn,rowData(values(effectiveValue,formattedValue)),"
+    "columnMetadata(developerMetadata(metadataKey,metadataValue))))"
 )
+# Developer metadata marking a column the product created; the value is the output's name.
+METADATA_KEY = "leadscore.output"
+CLASH_SUFFIX = " (scored)"
+# How many rows with a repeated key a refusal names.
+SHOWN_DUPLICATES = 3
 # Google's default colour-scale palette: red (1) -> yellow -> green (10).
 SCORE_GRADIENT = {
     "minpoint": {"color": {"red": 0.902, "green": 0.486, "blue": 0.451}, "type": "NUMBER", "value": "1"},
@@ -113,6 +128,7 @@ class WriteReport:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)
     created_columns: list[str] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
 
 
@@ -139,6 +155,7 @@ class _SheetState:
     column_count: int
     header: list[str]
     cells: dict[tuple[int, int], tuple[dict[str, Any], str | None]]  # (row 1-based, col 0-based)
+    ours: dict[str, int] = field(default_factory=dict)  # output name -> 0-based column (metadata)
 
 
 def column_letter(index: int) -> str:
@@ -169,6 +186,44 @@ def _runs(indices: Sequence[int]) -> list[tuple[int, int]]:
         else:
             runs.append((i, i))
     return runs
+
+
+def _at(values: Sequence[Any] | None, index: int) -> Any:
+    return values[index] if values is not None and index < len(values) else ""
+
+
+def _held_value(effective: Mapping[str, Any], formatted: str | None) -> Any:
+    """What a cell read back holds, for comparing cells with each other."""
+    for kind in ("numberValue", "stringValue", "boolValue"):
+        if kind in effective:
+            return effective[kind]
+    return formatted if formatted is not None else ""
+
+
+def _letters(positions: Mapping[str, int]) -> dict[str, str]:
+    return {h: column_letter(c) for h, c in sorted(positions.items(), key=lambda kv: kv[1])}
+
+
+def _row_list(numbers: Sequence[int], shown: int = 5) -> str:
+    """[2, 5, 9] -> "2, 5 and 9" (at most ``shown`` numbers)."""
+    head = [str(n) for n in numbers[:shown]]
+    if len(numbers) > shown:
+        return ", ".join(head) + f" and {len(numbers) - shown} more"
+    return head[0] if len(head) == 1 else ", ".join(head[:-1]) + " and " + head[-1]
+
+
+def _note_ours(ours: dict[str, int], meta: Mapping[str, Any], column: int) -> None:
+    """Record ``column`` when ``meta`` marks it as our output column (leftmost wins)."""
+    name = meta.get("metadataValue")
+    if meta.get("metadataKey") == METADATA_KEY and name in OUTPUT_COLUMNS:
+        ours[name] = min(ours.get(name, column), column)
+
+
+class _Applied:
+    """A request found applied by a re-read after its answer was lost or an error."""
+
+    def __init__(self, found: Any) -> None:
+        self.found = found
 
 
 _NUMBER = re.compile(r"[+-]?(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.\d*)?(?:[eE][+-]?\d+)?|[+-]?\.\d+(?:[eE][+-]?\d+)?")
@@ -288,77 +343,70 @@ class SheetsWriter:
 
     def write_scores(self, spreadsheet_id: str, sheet: str, header: list, rows: list[SheetRow],
                      cells: list[dict[str, Any]], key_columns: Sequence[str] | None = None) -> WriteReport:
-        """Write ``cells[i]`` (output header -> value) into the output columns of ``rows[i]``."""
+        """Write ``cells[i]`` (output name -> value) into our output columns of ``rows[i]``."""
         if len(rows) != len(cells):
             raise ValueError(f"{len(rows)} rows but {len(cells)} sets of cells")
         unknown = sorted({h for c in cells for h in c} - set(OUTPUT_COLUMNS))
         if unknown:
             raise ValueError(f"not output columns: {unknown}")
+        numbers = [sheet_row.row for sheet_row in rows]
+        if len(set(numbers)) != len(numbers) or any(n < 2 for n in numbers):
+            raise ValueError("rows must be distinct sheet rows of 2 or more")
         if not str(spreadsheet_id or "").strip():
             raise BadInput("The spreadsheet id is missing.")
         if not str(sheet or "").strip():
             raise BadInput("The sheet (tab) name is missing.")
         run = _Run(str(spreadsheet_id).strip(), str(sheet))
         report = WriteReport()
-        skipped: list[tuple[int, dict[str, Any]]] = []
+        if not rows:
+            return report
         header_texts = [_header_text(h) for h in header]
         keys = self._key_columns(header_texts, key_columns)
+        # Keys that leave data columns out can repeat: check them down the whole column.
+        whole_column = not {i for i, h in enumerate(header_texts) if h} <= {i for i, _ in keys}
 
-        candidates: list[tuple[int, SheetRow, dict[str, Any]]] = []
-        seen: set[int] = set()
+        state = self._read_state(run, keys, numbers, whole_column)
+        keys = self._without_our_columns(state, keys, explicit=key_columns is not None)
+        self._check_key_header(state, keys)
+        self._check_unique_keys(state, keys, header_texts, rows, whole_column)
+
+        skipped: list[dict[str, Any]] = []
+        verified: list[tuple[int, SheetRow, dict[str, Any]]] = []
         for i, (sheet_row, row_cells) in enumerate(zip(rows, cells, strict=True)):
             number = sheet_row.row
-            reason = None
-            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-                reason = f"Row {number} is not a row of the sheet — not written."
-            elif number == 1:
-                reason = "Row 1 is the header row — not written."
-            elif number in seen:
-                reason = f"Row {number} appears more than once in the request — this copy was not written."
-            if reason:
-                skipped.append((i, {"row": number, "code": "bad_row", "reason": reason}))
-                continue
-            seen.add(number)
-            candidates.append((i, sheet_row, row_cells))
-        if not candidates:
-            report.skipped = [entry for _, entry in sorted(skipped, key=lambda s: s[0])]
-            return report
-
-        state = self._read_state(run, keys, [c[1].row for c in candidates])
-        self._check_key_header(state, keys)
-
-        verified: list[tuple[int, SheetRow, dict[str, Any]]] = []
-        for i, sheet_row, row_cells in candidates:
-            number = sheet_row.row
-            if number > state.row_count:
-                skipped.append((i, {"row": number, "code": "row_moved", "reason": (
+            if whole_column and all(normalise_cell(_at(sheet_row.values, k)) == "" for k, _ in keys):
+                names = ", ".join(f"'{name}'" for _, name in keys)
+                skipped.append({"row": number, "code": "bad_row", "reason": (
+                    f"Row {number} has nothing in the key column {names}, so it cannot be told apart from "
+                    "other rows — not written. Fill it in, or choose another key column.")})
+            elif number > state.row_count:
+                skipped.append({"row": number, "code": "row_moved", "reason": (
                     f"Row {number} is past the end of the sheet (it has {state.row_count} rows; rows deleted?) "
-                    "— not written; score again.")}))
+                    "— not written; score again.")})
             elif not self._row_unchanged(state, keys, sheet_row):
-                skipped.append((i, {"row": number, "code": "row_moved", "reason": (
+                skipped.append({"row": number, "code": "row_moved", "reason": (
                     f"Row {number} changed since it was read (rows sorted, inserted or deleted?) "
-                    "— not written; score again.")}))
+                    "— not written; score again.")})
             else:
                 verified.append((i, sheet_row, row_cells))
-        report.skipped = [entry for _, entry in sorted(skipped, key=lambda s: s[0])]
-
-        existing = self._existing_outputs(state.header)
-        report.columns = {h: column_letter(c) for h, c in sorted(existing.items(), key=lambda kv: kv[1])}
+        report.skipped = skipped
+        report.columns = _letters(state.ours)
         if not verified:
             report.requests = run.requests
             return report
 
         wanted = [h for h in OUTPUT_COLUMNS if any(h in c for _, _, c in verified)]
-        missing = [h for h in wanted if h not in existing]
-        first_free = self._first_free_column(state.header, header_texts, rows)
-        created = {h: first_free + k for k, h in enumerate(missing)}
-        if created:
-            self._create_columns(run, state, created)
-        positions = {**existing, **created}
-        report.columns = {h: column_letter(c) for h, c in sorted(positions.items(), key=lambda kv: kv[1])}
-        report.created_columns = list(created)
+        missing = [h for h in wanted if h not in state.ours]
+        if missing:
+            labels = self._labels(state, missing)
+            first_free = self._first_free_column(run, state, header_texts, rows)
+            created = self._create_columns(run, state, {h: first_free + k for k, h in enumerate(missing)}, labels)
+            report.created_columns = list(created)
+            report.warnings = self._clash_warnings(state, labels, created)
+        positions = dict(state.ours)
+        report.columns = _letters(positions)
 
-        self._write_values(run, state, {h: positions[h] for h in wanted}, verified, bool(created))
+        self._write_values(run, state, {h: positions[h] for h in wanted}, verified, bool(missing))
         report.written = [sheet_row.row for _, sheet_row, _ in verified]
         report.requests = run.requests
         return report
@@ -369,40 +417,82 @@ class SheetsWriter:
     def _key_columns(header: list[str], key_columns: Sequence[str] | None) -> list[tuple[int, str]]:
         """(payload index, header text) of the columns that identify a row."""
         if key_columns is None:
-            keys = [(i, h) for i, h in enumerate(header) if h and h not in OUTPUT_COLUMNS]
+            keys = [(i, h) for i, h in enumerate(header) if h]
             if not keys:
                 raise BadInput("The header row has no data columns, so rows cannot be checked before writing. "
                                "Send the sheet's header row with the rows.")
             return keys
-        keys = []
-        for name in key_columns:
-            text = _header_text(name)
-            if text in OUTPUT_COLUMNS:
-                raise BadInput(f"'{text}' is an output column and cannot identify rows.", column=text)
-            if text not in header:
-                raise BadInput(f"Key column '{text}' is not in the header that was sent.", column=text)
-            keys.append((header.index(text), text))
+        keys = sorted({(header.index(_header_text(name)), _header_text(name)) for name in key_columns})
         if not keys:
             raise BadInput("At least one key column is needed to check rows before writing.")
-        return sorted(set(keys))
+        return keys
 
     @staticmethod
-    def _existing_outputs(header: list[str]) -> dict[str, int]:
-        """Output header -> 0-based column, found by exact header text (leftmost wins)."""
-        found: dict[str, int] = {}
-        for index, text in enumerate(header):
-            if text in OUTPUT_COLUMNS and text not in found:
-                found[text] = index
-        return found
+    def _without_our_columns(state: _SheetState, keys: list[tuple[int, str]],
+                             explicit: bool) -> list[tuple[int, str]]:
+        """Keys minus our output columns (whose cells we rewrite); a named one is refused."""
+        ours = set(state.ours.values())
+        if explicit:
+            for index, name in keys:
+                if index in ours:
+                    raise BadInput(f"Column {column_letter(index)} ('{name}') holds the scores, so it cannot "
+                                   "identify rows. Choose one of your own columns as the key.", column=name)
+            return keys
+        kept = [key for key in keys if key[0] not in ours]
+        if not kept:
+            raise BadInput("The header row has no data columns, so rows cannot be checked before writing. "
+                           "Send the sheet's header row with the rows.")
+        return kept
 
     @staticmethod
-    def _first_free_column(sheet_header: list[str], sent_header: list[str], rows: Sequence[SheetRow]) -> int:
-        """The first column right of everything that holds the user's data (header or sent cells)."""
-        used = [i for i, text in enumerate(sheet_header) if text]
+    def _labels(state: _SheetState, missing: list[str]) -> dict[str, str]:
+        """Header text for each output column to create: its name, or a distinct one when taken."""
+        taken = {h.casefold() for h in state.header if h}
+        labels: dict[str, str] = {}
+        for name in missing:
+            label, n = name, 1
+            while label.casefold() in taken:
+                label = name + CLASH_SUFFIX if n == 1 else f"{name} (scored {n})"
+                n += 1
+            labels[name] = label
+            taken.add(label.casefold())
+        return labels
+
+    @staticmethod
+    def _clash_warnings(state: _SheetState, labels: dict[str, str], created: dict[str, int]) -> list[dict[str, Any]]:
+        warnings = []
+        for name, label in labels.items():
+            if label == name or name not in created:
+                continue
+            theirs = next((i for i, h in enumerate(state.header)
+                           if h.casefold() == name.casefold() and i != created[name]), None)
+            where = f"Column {column_letter(theirs)} is" if theirs is not None else "A column is"
+            warnings.append({"code": "header_clash", "columns": [name], "message": (
+                f"{where} headed '{name}' but was not made by Lead Scoring, so it was left alone; the scores' "
+                f"{name} column was added as '{label}' in column {column_letter(created[name])}. If that "
+                f"column came from an older version of Lead Scoring, delete or rename it and score again.")})
+        return warnings
+
+    def _first_free_column(self, run: _Run, state: _SheetState, sent_header: list[str],
+                           rows: Sequence[SheetRow]) -> int:
+        """The first column right of every value in the sheet: headers, sent cells, and any cell
+        right of the header (a note, a formula), found by one read of that area."""
+        used = [len(state.header) - 1]
         used += [i for i, text in enumerate(sent_header) if text]
         for sheet_row in rows:
-            values = list(sheet_row.values or [])
-            used += [i for i, v in enumerate(values) if normalise_cell(v) != ""]
+            used += [i for i, v in enumerate(sheet_row.values or []) if normalise_cell(v) != ""]
+        start = len(state.header)
+        if start < state.column_count and state.row_count > 0:
+            area = (f"{quote_sheet(state.title)}!{column_letter(start)}1:"
+                    f"{column_letter(state.column_count - 1)}{state.row_count}")
+            params = {"majorDimension": "COLUMNS", "valueRenderOption": "FORMULA"}
+            body = self._call(run, f"looking for free columns in '{state.title}'",
+                              lambda: self.client.http_client.values_get(run.spreadsheet_id, area, params=params),
+                              "Nothing was written.")
+            filled = [k for k, column in enumerate(body.get("values") or [])
+                      if any(normalise_cell(v) != "" for v in column)]
+            if filled:
+                used.append(start + filled[-1])
         return max(used, default=-1) + 1
 
     @staticmethod
@@ -418,6 +508,52 @@ class SheetsWriter:
                     column=name)
 
     @staticmethod
+    def _check_unique_keys(state: _SheetState, keys: list[tuple[int, str]], header: list[str],
+                           rows: Sequence[SheetRow], whole_column: bool) -> None:
+        """Refuse keys that do not tell rows apart: among the rows sent (unless the rows are
+        identical in every column, so their scores are too) and, when the keys leave data
+        columns out, anywhere down the key columns of the sheet."""
+        ours = set(state.ours.values())
+        headed = [i for i, h in enumerate(header) if h and i not in ours]
+        groups: dict[tuple[str, ...], list[SheetRow]] = {}
+        for sheet_row in rows:
+            key = tuple(normalise_cell(_at(sheet_row.values, i)) for i, _ in keys)
+            if any(key):
+                groups.setdefault(key, []).append(sheet_row)
+        clashes: dict[tuple[int, ...], str] = {}
+        for group in groups.values():
+            data = {tuple(normalise_cell(_at(r.values, i)) for i in headed) for r in group}
+            if len(group) > 1 and len(data) > 1:
+                shown = " / ".join(_header_text(_at(group[0].values, i)) for i, _ in keys)
+                clashes[tuple(sorted(r.row for r in group))] = shown
+        if whole_column:
+            sent = {r.row for r in rows}
+            held: dict[tuple[str, ...], list[int]] = {}
+            shown_for: dict[tuple[str, ...], str] = {}
+            for number in sorted({r for r, c in state.cells if c in {i for i, _ in keys}}):
+                cells = [state.cells.get((number, i), ({}, None)) for i, _ in keys]
+                key = tuple(normalise_cell(_held_value(*cell)) for cell in cells)
+                if any(key):
+                    held.setdefault(key, []).append(number)
+                    shown_for.setdefault(key, " / ".join(_header_text(_held_value(*cell)) for cell in cells))
+            for key, numbers in held.items():
+                if len(numbers) > 1 and sent.intersection(numbers) and not any(
+                        set(numbers) <= set(seen) for seen in clashes):
+                    clashes[tuple(numbers)] = shown_for[key]
+        if not clashes:
+            return
+        names = [name for _, name in keys]
+        parts = [f"'{shown}' is in rows {_row_list(numbers)}"
+                 for numbers, shown in list(clashes.items())[:SHOWN_DUPLICATES]]
+        more = f" (and {len(clashes) - SHOWN_DUPLICATES} more)" if len(clashes) > SHOWN_DUPLICATES else ""
+        columns = ", ".join(f"'{n}'" for n in names)
+        raise BadInput(
+            f"The key column{'s' if len(names) > 1 else ''} {columns} do{'' if len(names) > 1 else 'es'} not "
+            f"identify rows uniquely: {'; '.join(parts)}{more}. Scores could land on the wrong lead, so nothing "
+            "was written. Choose a key column whose values are unique, such as an id or an email address.",
+            column=names[0])
+
+    @staticmethod
     def _row_unchanged(state: _SheetState, keys: list[tuple[int, str]], sheet_row: SheetRow) -> bool:
         values = list(sheet_row.values or [])
         for index, _ in keys:
@@ -429,25 +565,28 @@ class SheetsWriter:
 
     # ------------------------------------------------------------------ requests
 
-    def _read_state(self, run: _Run, keys: list[tuple[int, str]], row_numbers: list[int]) -> _SheetState:
-        """The verification read: tab properties, header row and key cells in one request."""
+    def _read_state(self, run: _Run, keys: list[tuple[int, str]], row_numbers: list[int],
+                    whole_column: bool) -> _SheetState:
+        """The verification read: tab properties, header row, column metadata and key cells."""
         key_cols = [index for index, _ in keys]
-        low, high = min(row_numbers), max(row_numbers)
+        low = 2 if whole_column else min(row_numbers)
+        high = None if whole_column else max(row_numbers)
         try:
             return self._fetch(run, key_cols, low, high)
         except _GridLimitError:
             # Every requested row (or a key column) lies past the sheet's edge: learn the grid size.
             state = self._fetch(run, [], 0, 0)
-            high = min(high, state.row_count)
-            if low <= high and all(c < state.column_count for c in key_cols):
-                return self._fetch(run, key_cols, low, high)
+            top = state.row_count if high is None else min(high, state.row_count)
+            if low <= top and all(c < state.column_count for c in key_cols):
+                return self._fetch(run, key_cols, low, top)
             return state
 
-    def _fetch(self, run: _Run, key_cols: list[int], low: int, high: int) -> _SheetState:
+    def _fetch(self, run: _Run, key_cols: list[int], low: int, high: int | None) -> _SheetState:
         title = quote_sheet(run.sheet)
         ranges = [f"{title}!1:1"]
-        if key_cols and low <= high:
-            ranges += [f"{title}!{column_letter(a)}{low}:{column_letter(b)}{high}" for a, b in _runs(key_cols)]
+        if key_cols and (high is None or low <= high):
+            end = "" if high is None else str(high)
+            ranges += [f"{title}!{column_letter(a)}{low}:{column_letter(b)}{end}" for a, b in _runs(key_cols)]
         params: dict[str, Any] = {"ranges": ranges, "includeGridData": "true", "fields": READ_FIELDS}
         body = self._call(run, f"reading the header and key columns of '{run.sheet}'",
                           lambda: self.client.http_client.fetch_sheet_metadata(run.spreadsheet_id, params=params),
@@ -459,6 +598,7 @@ class SheetsWriter:
         grid = props.get("gridProperties") or {}
         header: list[str] = []
         cells: dict[tuple[int, int], tuple[dict[str, Any], str | None]] = {}
+        ours: dict[str, int] = {}
         for data in sheets[0].get("data") or []:
             start_row, start_col = data.get("startRow", 0), data.get("startColumn", 0)
             for i, row_data in enumerate(data.get("rowData") or []):
@@ -472,28 +612,56 @@ class SheetsWriter:
                                                    next(iter(effective.values()), "")))
                     else:
                         cells[(start_row + i + 1, start_col + j)] = (effective, formatted)
+            for j, column in enumerate(data.get("columnMetadata") or []):
+                for meta in (column or {}).get("developerMetadata") or []:
+                    _note_ours(ours, meta, start_col + j)
         while header and not header[-1]:
             header.pop()
         return _SheetState(sheet_id=int(props.get("sheetId", 0)), title=str(props.get("title", run.sheet)),
                            row_count=int(grid.get("rowCount", 0)), column_count=int(grid.get("columnCount", 0)),
-                           header=header, cells=cells)
+                           header=header, cells=cells, ours=ours)
 
-    def _create_columns(self, run: _Run, state: _SheetState, created: dict[str, int]) -> None:
-        """One batchUpdate: grow the grid, header cells, number formats, the Lead Score colour scale."""
+    def _find_ours(self, run: _Run, sheet_id: int) -> dict[str, int]:
+        """Our output columns on the tab, by a developer metadata search (a cheap re-read)."""
+        url = SPREADSHEET_URL % run.spreadsheet_id + "/developerMetadata:search"
+        query = {"dataFilters": [{"developerMetadataLookup": {"metadataKey": METADATA_KEY, "locationType": "COLUMN"}}]}
+        body = self._call(run, "checking which output columns exist",
+                          lambda: self.client.http_client.request("post", url, json=query).json(),
+                          "Nothing was written.")
+        ours: dict[str, int] = {}
+        for match in body.get("matchedDeveloperMetadata") or []:
+            meta = match.get("developerMetadata") or {}
+            where = (meta.get("location") or {}).get("dimensionRange") or {}
+            if where.get("sheetId") == sheet_id and where.get("dimension") == "COLUMNS":
+                _note_ours(ours, meta, int(where.get("startIndex", 0)))
+        return ours
+
+    def _create_columns(self, run: _Run, state: _SheetState, created: dict[str, int],
+                        labels: dict[str, str]) -> dict[str, int]:
+        """One batchUpdate: grow the grid, header cells, number formats, the Lead Score colour
+        scale, and the developer metadata that marks each new column as ours.
+
+        Not idempotent, so after a failure whose effect is unknown (5xx, 429, a lost answer)
+        the columns are looked up by their metadata before the request is sent again.
+        """
         sheet_id = state.sheet_id
-        first = min(created.values())
         needed = max(created.values()) + 1
         requests_: list[dict[str, Any]] = []
         if needed > state.column_count:
             requests_.append({"appendDimension": {"sheetId": sheet_id, "dimension": "COLUMNS",
                                                   "length": needed - state.column_count}})
-        requests_.append({"updateCells": {
-            "start": {"sheetId": sheet_id, "rowIndex": 0, "columnIndex": first},
-            "rows": [{"values": [{"userEnteredValue": {"stringValue": h},
-                                  "userEnteredFormat": {"textFormat": {"bold": True}}} for h in created]}],
-            "fields": "userEnteredValue,userEnteredFormat.textFormat.bold",
-        }})
         for name, col in created.items():
+            requests_.append({"updateCells": {
+                "start": {"sheetId": sheet_id, "rowIndex": 0, "columnIndex": col},
+                "rows": [{"values": [{"userEnteredValue": {"stringValue": labels[name]},
+                                      "userEnteredFormat": {"textFormat": {"bold": True}}}]}],
+                "fields": "userEnteredValue,userEnteredFormat.textFormat.bold",
+            }})
+            requests_.append({"createDeveloperMetadata": {"developerMetadata": {
+                "metadataKey": METADATA_KEY, "metadataValue": name, "visibility": "DOCUMENT",
+                "location": {"dimensionRange": {"sheetId": sheet_id, "dimension": "COLUMNS",
+                                                "startIndex": col, "endIndex": col + 1}},
+            }}})
             column = {"sheetId": sheet_id, "startRowIndex": 1, "startColumnIndex": col, "endColumnIndex": col + 1}
             if name in NUMBER_FORMATS:
                 requests_.append({"repeatCell": {
@@ -504,13 +672,21 @@ class SheetsWriter:
             if name == LEAD_SCORE:
                 requests_.append({"addConditionalFormatRule": {
                     "rule": {"ranges": [column], "gradientRule": SCORE_GRADIENT}, "index": 0}})
-        self._call(run, f"adding the output columns to '{state.title}'",
-                   lambda: self.client.http_client.batch_update(run.spreadsheet_id, {"requests": requests_}),
-                   "Nothing was written.")
-        state.column_count = max(state.column_count, needed)
-        state.header = list(state.header) + [""] * max(0, needed - len(state.header))
-        for name, col in created.items():
-            state.header[col] = name
+
+        def already_there() -> dict[str, int] | None:
+            found = self._find_ours(run, sheet_id)
+            return found if all(name in found for name in created) else None
+
+        answer = self._call(run, f"adding the output columns to '{state.title}'",
+                            lambda: self.client.http_client.batch_update(run.spreadsheet_id, {"requests": requests_}),
+                            "Nothing was written.", recheck=already_there)
+        positions = {name: answer.found[name] for name in created} if isinstance(answer, _Applied) else created
+        state.column_count = max(state.column_count, max(positions.values()) + 1)
+        state.header = list(state.header) + [""] * max(0, state.column_count - len(state.header))
+        for name, col in positions.items():
+            state.header[col] = labels[name]
+        state.ours.update(positions)
+        return positions
 
     def _write_values(self, run: _Run, state: _SheetState, positions: dict[str, int],
                       verified: list[tuple[int, SheetRow, dict[str, Any]]], created: bool) -> None:
@@ -533,8 +709,13 @@ class SheetsWriter:
 
     # ------------------------------------------------------------------ retries and errors
 
-    def _call(self, run: _Run, what: str, send: Callable[[], Any], consequence: str) -> Any:
-        """Send one API request, retrying 429 / 5xx / network errors with full-jitter back-off."""
+    def _call(self, run: _Run, what: str, send: Callable[[], Any], consequence: str,
+              recheck: Callable[[], Any] | None = None) -> Any:
+        """Send one API request, retrying 429 / 5xx / network errors with full-jitter back-off.
+
+        ``recheck`` (for a request that is not idempotent) runs before each retry: when it
+        finds the first attempt's effect, that is returned as :class:`_Applied` instead.
+        """
         for attempt in range(1, self.max_attempts + 1):
             run.requests += 1
             try:
@@ -555,6 +736,10 @@ class SheetsWriter:
                         f"attempts. {consequence} Try again in a minute.") from err
                 wait = self._backoff(attempt, None)
             self.sleep(wait)
+            if recheck is not None:
+                found = recheck()
+                if found is not None:
+                    return _Applied(found)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:

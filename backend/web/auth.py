@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import json
 import logging
 import re
 import threading
@@ -74,10 +75,17 @@ class CachedCertsRequest(transport.Request):
 
     Google rotates its ID-token signing certificates slowly and says for how long a copy is
     good; caching them keeps token verification off the network for nearly every request.
+    Hardened against callers that send junk tokens on purpose:
+
+    - one fetch at a time per URL: concurrent requests wait for it and share its answer;
+    - a short timeout (``timeout``, capping any longer one asked for);
+    - a failed fetch (network error, non-200, or a 200 whose body is not a certificate set)
+      is remembered for ``failure_ttl`` seconds, so a burst of bad requests costs one fetch;
+      a body that is not a certificate set is never kept as if it were one.
     """
 
     def __init__(self, inner: transport.Request | None = None, *, default_ttl: float = 300.0,
-                 max_ttl: float = 86400.0, timeout: float = 10.0,
+                 max_ttl: float = 86400.0, timeout: float = 3.0, failure_ttl: float = 10.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if inner is None:
             from google.auth.transport.requests import Request as RequestsRequest
@@ -86,30 +94,74 @@ class CachedCertsRequest(transport.Request):
         self._default_ttl = default_ttl
         self._max_ttl = max_ttl
         self._timeout = timeout
+        self._failure_ttl = failure_ttl
         self._clock = clock
         self._lock = threading.Lock()
+        self._fetching: dict[str, threading.Lock] = {}
         self._cache: dict[str, tuple[float, StoredResponse]] = {}
+        self._failures: dict[str, tuple[float, StoredResponse | Exception]] = {}
 
     def __call__(self, url: str, method: str = "GET", body: Any = None,
                  headers: Mapping[str, str] | None = None, timeout: float | None = None,
                  **kwargs: Any) -> transport.Response:
-        """Serve a cached copy of ``url`` while it is fresh; otherwise fetch it."""
+        """Serve a cached copy (or a recent failure) of ``url``; otherwise fetch it, once."""
+        wait = min(timeout, self._timeout) if timeout else self._timeout
         if method.upper() != "GET" or body is not None:
-            return self._inner(url, method=method, body=body, headers=headers,
-                               timeout=timeout or self._timeout, **kwargs)
+            return self._inner(url, method=method, body=body, headers=headers, timeout=wait, **kwargs)
+        known = self._known(url)
+        if known is not None:
+            return known
+        with self._lock:
+            fetch_lock = self._fetching.setdefault(url, threading.Lock())
+        with fetch_lock:  # single flight: whoever waited here finds the answer in the cache
+            known = self._known(url)
+            if known is not None:
+                return known
+            return self._fetch(url, headers, wait, **kwargs)
+
+    def _known(self, url: str) -> StoredResponse | None:
         now = self._clock()
         with self._lock:
             hit = self._cache.get(url)
+            failed = self._failures.get(url)
         if hit is not None and hit[0] > now:
             return hit[1]
-        response = self._inner(url, method="GET", headers=headers,
-                               timeout=timeout or self._timeout, **kwargs)
-        if response.status != 200:
-            return response
-        cached = StoredResponse(response.status, dict(response.headers or {}), bytes(response.data))
+        if failed is not None and failed[0] > now:
+            if isinstance(failed[1], Exception):
+                raise google_exceptions.TransportError(
+                    f"fetching {url} failed moments ago ({failed[1]}); not retried yet")
+            return failed[1]
+        return None
+
+    def _fetch(self, url: str, headers: Mapping[str, str] | None, wait: float,
+               **kwargs: Any) -> transport.Response:
+        now = self._clock()
+        try:
+            response = self._inner(url, method="GET", headers=headers, timeout=wait, **kwargs)
+            stored = StoredResponse(response.status, dict(response.headers or {}), bytes(response.data))
+        except Exception as exc:
+            failure = exc if isinstance(exc, google_exceptions.TransportError) else \
+                google_exceptions.TransportError(f"fetching {url} failed: {type(exc).__name__}")
+            self._remember_failure(url, now, failure)
+            raise failure from exc
+        if stored.status != 200:
+            self._remember_failure(url, now, stored)
+            return stored
+        if not _is_certificate_set(stored.data):
+            failure = google_exceptions.TransportError(
+                f"{url} answered 200 with something that is not a set of certificates")
+            self._remember_failure(url, now, failure)
+            raise failure
         with self._lock:
-            self._cache[url] = (now + self._ttl(cached.headers), cached)
-        return cached
+            self._cache[url] = (now + self._ttl(stored.headers), stored)
+            self._failures.pop(url, None)
+        return stored
+
+    def _remember_failure(self, url: str, now: float, failure: StoredResponse | Exception) -> None:
+        log.warning("could not fetch %s: %s", url,
+                    f"HTTP {failure.status}" if isinstance(failure, StoredResponse) else failure)
+        with self._lock:
+            self._failures[url] = (now + self._failure_ttl, failure)
 
     def _ttl(self, headers: Mapping[str, str]) -> float:
         control = next((v for k, v in headers.items() if k.lower() == "cache-control"), "")
@@ -117,6 +169,25 @@ class CachedCertsRequest(transport.Request):
             return 0.0
         match = _MAX_AGE.search(control)
         return min(float(match.group(1)), self._max_ttl) if match else self._default_ttl
+
+
+def _is_certificate_set(data: bytes) -> bool:
+    """True for Google's PEM map (``{"kid": "-----BEGIN CERTIFICATE-----..."}``) or a JWK set."""
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return False
+    if not isinstance(body, dict) or not body:
+        return False
+    if "keys" in body:
+        keys = body["keys"]
+        return isinstance(keys, list) and bool(keys) and all(isinstance(k, dict) and "kid" in k for k in keys)
+    return all(isinstance(v, str) and v.lstrip().startswith("-----BEGIN CERTIFICATE-----") for v in body.values())
+
+
+def token_fingerprint(token: str) -> str:
+    """A short, stable name for a token in logs (the token itself is never logged)."""
+    return "sha256:" + hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 # --------------------------------------------------------------------------- checks
@@ -177,9 +248,11 @@ def verify_google_id_token(token: str, *, audience: str, allowed: Iterable[str],
         log.warning("could not fetch Google's signing certificates: %s", exc)
         raise AuthUnavailable("Google's sign-in certificates could not be fetched just now, "
                               "so your sign-in could not be checked. Try again in a minute.") from exc
-    except (ValueError, google_exceptions.GoogleAuthError) as exc:
-        log.info("ID token rejected: %s", exc)
-        raise Unauthorized(_token_problem(str(exc))) from exc
+    except (ValueError, KeyError, TypeError, google_exceptions.GoogleAuthError) as exc:
+        # The library's messages may quote the token: log what went wrong, never the token.
+        reason = "no issuer" if isinstance(exc, KeyError) else _scrub(str(exc), token)
+        log.info("ID token rejected (%s, %s): %s", token_fingerprint(token), type(exc).__name__, reason)
+        raise Unauthorized(_token_problem("issuer" if isinstance(exc, KeyError) else str(exc))) from exc
     if claims.get("iss") not in GOOGLE_ISSUERS:  # verify_oauth2_token checks it too; stay explicit
         raise Unauthorized("The sign-in token was not issued by Google.")
     email = claims.get("email")
@@ -197,6 +270,17 @@ def verify_google_id_token(token: str, *, audience: str, allowed: Iterable[str],
         raise Forbidden(f"The Google account {email} is not allowed to use this server. Ask its "
                         "administrator to add your domain or address to LEADSCORE_ALLOWED_DOMAINS.")
     return Principal("id_token", email.lower())
+
+
+_TOKENISH = re.compile(r"[A-Za-z0-9_\-=+/.]{16,}")
+
+
+def _scrub(message: str, token: str) -> str:
+    """A library error message with the token, and anything that may be part of it, cut out."""
+    for part in {token, *token.split(".")}:
+        if len(part) >= 4:
+            message = message.replace(part, "<token>")
+    return _TOKENISH.sub("<…>", message)[:300]
 
 
 def _token_problem(reason: str) -> str:
@@ -235,6 +319,12 @@ class Authenticator:
 
     def __init__(self, settings: Settings, *, http_request: transport.Request | None = None) -> None:
         self.settings = settings
+        for number, entry in enumerate(settings.api_keys, start=1):
+            if not entry.isascii():
+                raise LeadScoreError(
+                    f"LEADSCORE_API_KEYS: key #{number} has characters outside ASCII. HTTP headers carry "
+                    "ASCII only, so a caller could never send it. Use letters, digits and punctuation, e.g. "
+                    "python -c 'import secrets; print(secrets.token_urlsafe(32))'.")
         self._digests = tuple(api_key_digest(entry) for entry in settings.api_keys)
         self._http_request = http_request
         self._lock = threading.Lock()

@@ -21,6 +21,7 @@ Cell = str | int | float | bool | None
 _CELL_TYPES = frozenset({str, int, float, bool, type(None)})
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _SPREADSHEET_ID = re.compile(r"[A-Za-z0-9_-]{10,200}")
+MAX_SHEET_ROWS = 10_000_000  # a Google Sheet holds at most 10 million cells, so no more rows
 _SCORE_EXAMPLE = '{"header": ["Company", ...], "rows": [["Acme", ...], ...]}'
 _SHEET_EXAMPLE = ('{"spreadsheet_id": "...", "sheet": "Leads", "header": [...], '
                   '"rows": [{"row": 2, "values": [...]}, ...]}')
@@ -104,11 +105,12 @@ def parse_sheet_score_request(payload: Any, *, max_rows: int) -> SheetScoreReque
                 raise BadInput(f"rows[{i}] must be an object with exactly 'row' (the sheet row number) "
                                "and 'values' (that row's cells).")
             number = item["row"]
-            if type(number) is float and number.is_integer():
+            if type(number) is float and number.is_integer() and abs(number) <= MAX_SHEET_ROWS:
                 number = int(number)
-            if type(number) is not int or number < 2:
-                raise BadInput(f"rows[{i}].row must be a sheet row number of 2 or more "
-                               "(row 1 is the header).", row=number if type(number) is int else None)
+            if type(number) is not int or not 2 <= number <= MAX_SHEET_ROWS:
+                raise BadInput(f"rows[{i}].row must be a sheet row number from 2 (row 1 is the header) "
+                               f"to {MAX_SHEET_ROWS:,}, the most rows a sheet can have.",
+                               row=number if type(number) is int and 0 <= number <= MAX_SHEET_ROWS else None)
             if number in seen:
                 raise BadInput(f"Sheet row {number} is sent twice. Send each row once.", row=number)
             seen.add(number)

@@ -31,7 +31,7 @@ def score_and_write() -> Response:
         "model": scored.model,
         **report,
         "results": [{"row": number, **res.to_json()} for number, res in zip(req.numbers, scored.rows, strict=True)],
-        "warnings": [_in_sheet_rows(w, req.numbers) for w in scored.warnings],
+        "warnings": [*(_in_sheet_rows(w, req.numbers) for w in scored.warnings), *report.pop("warnings")],
     })
 
 
@@ -53,7 +53,7 @@ def _write(req: SheetScoreRequest, scored: Scored) -> dict[str, Any]:
         rows.append(SheetRow(number, values))
         cells.append(res.cells(scored_at=scored_at, model_version=scored.version))
     if not rows:
-        return {"written": [], "skipped": skipped, "columns": {}, "created_columns": []}
+        return {"written": [], "skipped": skipped, "columns": {}, "created_columns": [], "warnings": []}
     with timed("write"):
         try:
             report = app_state().sheets_writer().write_scores(
@@ -68,6 +68,7 @@ def _write(req: SheetScoreRequest, scored: Scored) -> dict[str, Any]:
         "skipped": sorted([*report.skipped, *cleared, *skipped], key=lambda item: item["row"]),
         "columns": dict(report.columns),
         "created_columns": list(report.created_columns),
+        "warnings": list(report.warnings),
     }
 
 
