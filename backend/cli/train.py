@@ -208,6 +208,9 @@ def _print_training(card: dict[str, Any], result: Any, bundle_dir: Path, promote
     for col in card["excluded"]:
         if col["role"] not in ("target", "value", "leakage"):
             print(f"  excluded {col['name']!r}: {col['reason']}")
+    if card.get("data_quality"):  # what was read in each column (backend/core/quality.py)
+        from backend.core.quality import format_quality
+        print("\n".join(format_quality(card["data_quality"])))
     m = card["metrics"]["classifier"]
     print(f"Held-out ({m['n']} rows, base rate {m['base_rate']:.1%}): AUC {m['auc']}, precision {m['precision']}, "
           f"recall {m['recall']}, F1 {m['f1']} at threshold {m['threshold']}; top-decile lift {m['top_decile_lift']}, "
