@@ -156,9 +156,11 @@ def _train_and_register(frame: Any, config: Any, out_dir: Path, *, source: str, 
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from backend.cli.common import status
     from backend.sources.history import read_history
 
-    frame = read_history(args.data, settings)
+    with status(f"Reading {args.data}"):
+        frame = read_history(args.data, settings)
     out_dir = Path(args.out or settings.model_dir)
     return _train_and_register(frame, _train_config(args), out_dir, source=str(args.data), command="train",
                                force=args.force, as_json=args.json)

@@ -182,13 +182,47 @@ def check_writable(path: Path | str) -> Path:
     return path
 
 
-def write_table(frame: pd.DataFrame, path: Path | str) -> None:
-    """Write a frame by the output's extension."""
+# The sheet's Lead Score colour scale (Google's default palette, as backend/sheets/writer.py writes it).
+SCORE_COLOURS = ("E67C73", "FFD666", "57BB8A")
+XLSX_FORMATS = {"Lead Score": "0", "Close Probability": "0.0%", "Predicted MRR": '"$"#,##0'}
+
+
+def write_table(frame: pd.DataFrame, path: Path | str, *, sheet: str | None = None) -> None:
+    """Write a frame by the output's extension.
+
+    XLSX keeps the tab name given (the input workbook's) and formats the output columns as
+    the sheet does: Close Probability as a percentage, Predicted MRR as currency, Lead
+    Score coloured red (1) to green (10).
+    """
     path = check_writable(path)
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
-        frame.to_excel(path, index=False)
+        _write_xlsx(frame, path, sheet or "Scored leads")
     elif suffix == ".parquet":
         frame.to_parquet(path, index=False)
     else:
         frame.to_csv(path, index=False)
+
+
+def _write_xlsx(frame: pd.DataFrame, path: Path, sheet: str) -> None:
+    from openpyxl.formatting.rule import ColorScaleRule
+    from openpyxl.utils import get_column_letter
+
+    title = re.sub(r"[\[\]:*?/\\]", " ", sheet).strip()[:31] or "Scored leads"  # Excel's tab-name rules
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        frame.to_excel(writer, sheet_name=title, index=False)
+        ws = writer.sheets[title]
+        last = len(frame) + 1
+        for j, name in enumerate(frame.columns, start=1):
+            fmt = XLSX_FORMATS.get(str(name))
+            if fmt is None or last < 2:
+                continue
+            letter = get_column_letter(j)
+            for (cell,) in ws.iter_rows(min_row=2, max_row=last, min_col=j, max_col=j):
+                cell.number_format = fmt
+            if name == "Lead Score":
+                low, mid, high = SCORE_COLOURS
+                ws.conditional_formatting.add(f"{letter}2:{letter}{last}", ColorScaleRule(
+                    start_type="num", start_value=1, start_color=low, mid_type="num", mid_value=5.5,
+                    mid_color=mid, end_type="num", end_value=10, end_color=high))
+        ws.freeze_panes = "A2"
