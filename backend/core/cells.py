@@ -146,7 +146,7 @@ def _range(text: str) -> float | None:
 
 def _number(value: object) -> tuple[float, bool, bool]:
     """(number, unreadable, was a range) for one cell."""
-    if type(value) is str:
+    if isinstance(value, str):  # str and numpy.str_
         try:  # the common case, a plain number as text (float() ignores surrounding spaces)
             number = float(value)
             if number == number:
@@ -212,6 +212,7 @@ _YMD = re.compile(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})$")
 _ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}(?:[ t]\d{1,2}:\d{2}.*)?$")
 _MONTH = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\b")
 _DEFAULTS = (datetime(2000, 1, 1), datetime(2001, 2, 2))
+_NAMED_FORMATS = ("%d %b %Y", "%d %B %Y", "%B %d, %Y", "%b %d, %Y", "%b %d %Y", "%B %d %Y", "%d-%b-%Y", "%d-%b-%y")
 _BLANK2 = (np.nan, False)
 _BAD2 = (np.nan, True)
 
@@ -263,6 +264,11 @@ def _day(value: object, dayfirst: bool) -> tuple[float, bool]:
         if m:
             return _to_days(datetime(int(m[1]), int(m[2]), int(m[3]))), False
         if _MONTH.search(text) and re.search(r"\d", text):
+            for fmt in _NAMED_FORMATS:  # the usual forms, fast; anything else goes to dateutil
+                try:
+                    return _to_days(datetime.strptime(text, fmt)), False
+                except ValueError:
+                    continue
             a, b = (dateparser.parse(text, dayfirst=dayfirst, default=d) for d in _DEFAULTS)
             if a.year != b.year:  # no year in the cell: not a date we can place
                 return _BAD2
