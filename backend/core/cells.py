@@ -10,8 +10,8 @@ Numbers
     ``1.2k €``); a unit word after it (``40 employees``, ``$500/mo``).
 Ranges (flagged, so they can be counted and reported)
     ``10-50``, ``10 to 50``, ``1k-5k``, ``$10k–$50k`` read as the **midpoint** (30, 3000,
-    30000); open ranges read as their stated bound: ``50+`` / ``>50`` / ``over 50`` → 50,
-    ``<10`` / ``under 10`` → 10.
+    30000); ``<10`` / ``under 10`` is the range 0-10 and reads as 5; an open-ended range
+    reads as its stated bound: ``50+`` / ``>50`` / ``over 50`` → 50.
 Out of range
     A number beyond what the model's 32-bit features hold (about 3.4e38, e.g. ``1e39``) or
     not finite is an unreadable cell, like text.
@@ -127,7 +127,7 @@ def _number_text(text: str) -> tuple[float, bool, bool]:
 
 
 def _range(text: str) -> float | None:
-    """The number a range cell stands for: the midpoint of ``10-50``, the bound of ``50+`` / ``<10``."""
+    """The number a range cell stands for: the midpoint of ``10-50`` (and of ``<10``: 5), the bound of ``50+``."""
     m = _RANGE.match(text)
     if m:
         a, b = _amount(m["a"].strip(), signed=False), _amount(m["b"].strip(), signed=False)
@@ -137,10 +137,14 @@ def _range(text: str) -> float | None:
         if not a[1] and b[1] and low * _SUFFIX[b[1]] <= high:  # 1-5k is 1k-5k; 500-5k stays 500
             low *= _SUFFIX[b[1]]
         return (low + high) / 2 if low <= high else None
-    m = _AT_LEAST.match(text) or _AT_MOST.match(text)
-    if m:
-        bound = _amount((m["a"] or m.groupdict().get("b") or "").strip(), signed=False)
+    m = _AT_LEAST.match(text)
+    if m:  # open-ended: the stated bound
+        bound = _amount((m["a"] or m["b"] or "").strip(), signed=False)
         return None if bound is None else bound[0]
+    m = _AT_MOST.match(text)
+    if m:  # 0 up to the bound: its midpoint
+        bound = _amount(m["a"].strip(), signed=False)
+        return None if bound is None else bound[0] / 2
     return None
 
 

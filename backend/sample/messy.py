@@ -172,6 +172,7 @@ def messy_history(rows: int = 2000, seed: int = 0, open_share: float = 0.1) -> M
     text_mrr = rng.choice(won_rows, max(1, len(won_rows) // 50), replace=False)
     messy.loc[text_mrr, "MRR"] = "tbc"
     clean.loc[text_mrr, "MRR"] = ""
+    unreadable["MRR"] = int(len(text_mrr))
     return MessyHistory(messy=messy, clean=clean, unreadable=unreadable)
 
 
