@@ -46,6 +46,9 @@ def training_args(sp: argparse.ArgumentParser) -> None:
                              ("--date", "dates", "treat as a date (used as an age in days)"),
                              ("--keep", "keep", "use this column even if the leakage guard flags it")):
         sp.add_argument(flag, dest=dest, action="append", default=[], metavar="COL", help=text)
+    sp.add_argument("--dayfirst", action="store_true", default=None,
+                    help="read numeric dates as day/month/year (04.06.2026 = 4 June) in every date column "
+                         "(default: decided per column from the cells that can only be read one way)")
     gates = Gates()  # the product's defaults live in one place
     sp.add_argument("--min-auc", type=float, default=gates.min_auc)
     sp.add_argument("--min-precision", type=float, default=gates.min_precision)
@@ -91,7 +94,8 @@ def _train_config(args: argparse.Namespace) -> Any:
     return TrainConfig(
         target=args.target, positive=args.positive, negatives=args.negative, value=args.value,
         overrides=RoleOverrides(drop=args.drop, ids=args.ids, categorical=args.categorical,
-                                numeric=args.numeric, dates=args.dates, keep=args.keep),
+                                numeric=args.numeric, dates=args.dates, keep=args.keep,
+                                dayfirst=args.dayfirst),
         gates=Gates(min_auc=args.min_auc, min_precision=args.min_precision, min_recall=args.min_recall,
                     max_calibration_error=args.max_calibration_error, max_auc_drop=args.max_auc_drop,
                     max_lift_drop=args.max_lift_drop),

@@ -351,6 +351,6 @@ def match_columns(schema: Schema, header: Iterable[object]) -> tuple[dict[str, i
     return positions, missing, unknown
 
 
-def describe_overrides(overrides: RoleOverrides) -> Mapping[str, list[str]]:
+def describe_overrides(overrides: RoleOverrides) -> Mapping[str, list[str] | bool]:
     """The user's overrides as recorded in the card."""
-    return {k: list(v) for k, v in asdict(overrides).items() if v}
+    return {k: (v if isinstance(v, bool) else list(v)) for k, v in asdict(overrides).items() if v}
