@@ -257,7 +257,10 @@ def _day(value: object, dayfirst: bool) -> tuple[float, bool]:
         if re.fullmatch(r"\d+(?:\.\d+)?", text):
             return _serial(float(text))
         if _ISO.match(text):
-            return _to_days(pd.Timestamp(text.upper()).to_pydatetime()), False
+            try:
+                return _to_days(datetime.fromisoformat(text.upper().replace("Z", "+00:00"))), False
+            except ValueError:  # forms fromisoformat does not take, e.g. 2025-3-4
+                return _to_days(pd.Timestamp(text.upper()).to_pydatetime()), False
         m = _NUMERIC_DATE.match(text)
         if m:
             first, second, year = int(m[1]), int(m[3]), _year(m[4])
