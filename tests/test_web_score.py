@@ -228,3 +228,17 @@ def test_arbitrary_header_and_rows_never_get_a_5xx(client: FlaskClient, tiny_bun
         assert len(payload["results"]) == len(body["rows"])
     if schema_errors("ScoreRequest", body):
         assert response.status_code == 400  # what the contract rejects, the server rejects
+
+
+@pytest.mark.parametrize("huge", ["1e39", 1e39, "-1e39", "$1e39"])
+def test_a_number_beyond_float32_is_an_unreadable_cell_not_a_500(client: FlaskClient, sample_header_rows: HeaderRows,
+                                                                 huge: Any) -> None:
+    """A number too large for the model's features fails its own cell only: that row is scored, with a warning."""
+    header, rows = sample_header_rows
+    rows = [list(r) for r in rows[:5]]
+    rows[2][header.index("Monthly Ad Spend")] = huge
+    status, body = score(client, {"header": header, "rows": rows})
+    assert status == 200
+    assert all(r["lead_score"] is not None for r in body["results"])
+    warning = next(w for w in body["warnings"] if w["code"] == "unparsed_values")
+    assert warning["columns"] == ["Monthly Ad Spend"] and warning["rows"] == [2]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 EXIT_OK, EXIT_USAGE, EXIT_GATE = 0, 2, 3
@@ -36,3 +38,27 @@ def progress_bar():  # type: ignore[no-untyped-def]
     return bar, update
 
 
+@contextmanager
+def status(message: str) -> Iterator[None]:
+    """A spinner with ``message`` while a long step runs (a file read); nothing when not a terminal."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(message):
+        yield
+
+
+@contextmanager
+def row_progress(description: str) -> Iterator[Callable[[int], None]]:
+    """A bar counting rows as they are done (``advance(n)``); silent when not a terminal."""
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}: {task.completed:,} rows"), TimeElapsedColumn(),
+                  transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda n: bar.advance(task, n)

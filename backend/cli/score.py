@@ -36,9 +36,10 @@ def add_parsers(sub: Any) -> None:
 def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     import pandas as pd
 
+    from backend.cli.common import row_progress
     from backend.core.outputs import CLOSE_PROBABILITY, LEAD_SCORE, OUTPUT_COLUMNS, PREDICTED_MRR
     from backend.core.scoring import score_frame
-    from backend.sources.files import check_writable, iter_table, write_table
+    from backend.sources.files import check_writable, iter_table, sheet_name, write_table
     from backend.store import registry
     from backend.store.bundle import ModelBundle
 
@@ -47,44 +48,51 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         if booster is not None:
             booster.set_param({"nthread": os.cpu_count() or 1})
     src = Path(args.data)
-    out = check_writable(args.out or f"{src.stem}.scored.csv")
+    # By default the scored copy sits next to the sheet it came from: leads.csv → leads.scored.csv.
+    out = check_writable(args.out or src.with_name(f"{src.stem}.scored.csv"))
     scored_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     stream = out.suffix.lower() == ".csv"
     parts: list[pd.DataFrame] = []
     top: pd.DataFrame | None = None
     warnings: dict[str, str] = {}
-    n_rows, offset, first = 0, 0, True
+    n_rows, n_open, offset, first = 0, 0, 0, True
     started = time.perf_counter()
-    for chunk in iter_table(src):
-        result = score_frame(bundle, chunk)
-        outputs = result.output_frame(scored_at=scored_at, index=chunk.index)
-        user_cols = [c for c in chunk.columns if c not in OUTPUT_COLUMNS]
-        merged = pd.concat([chunk[user_cols], outputs], axis=1)
-        for w in result.warnings:
-            warnings.setdefault(w["code"] + str(w.get("columns")), w["message"])
-        if stream:
-            merged.to_csv(out, mode="w" if first else "a", header=first, index=False)
-        else:
-            parts.append(merged)
-        ev = merged[CLOSE_PROBABILITY].astype(float) * (
-            merged[PREDICTED_MRR].astype(float) if bundle.regressor is not None else 1.0)
-        ranked = merged.assign(_ev=ev.to_numpy(), _row=range(offset + 2, offset + 2 + len(merged)),
-                               _open=_open_rows(chunk, bundle.card["target"]))
-        ranked = ranked[ranked[LEAD_SCORE].notna()]
-        ranked = pd.concat([ranked[ranked["_open"]].nlargest(args.top, "_ev"), ranked.nlargest(args.top, "_ev")])
-        top = ranked if top is None else pd.concat([top, ranked])
-        n_rows += len(chunk)
-        offset += len(chunk)
-        first = False
+    with row_progress(f"Scoring {src.name}") as advance:
+        for chunk in iter_table(src):
+            result = score_frame(bundle, chunk)
+            outputs = result.output_frame(scored_at=scored_at, index=chunk.index)
+            # float32 model outputs, shown at the precision a sheet shows (no 0.488099992275238)
+            outputs[CLOSE_PROBABILITY] = outputs[CLOSE_PROBABILITY].astype("float64").round(4)
+            outputs[PREDICTED_MRR] = outputs[PREDICTED_MRR].astype("float64").round(2)
+            user_cols = [c for c in chunk.columns if c not in OUTPUT_COLUMNS]
+            merged = pd.concat([chunk[user_cols], outputs], axis=1)
+            for w in result.warnings:
+                warnings.setdefault(w["code"] + str(w.get("columns")), w["message"])
+            if stream:
+                merged.to_csv(out, mode="w" if first else "a", header=first, index=False)
+            else:
+                parts.append(merged)
+            ev = merged[CLOSE_PROBABILITY].astype(float) * (
+                merged[PREDICTED_MRR].astype(float) if bundle.regressor is not None else 1.0)
+            ranked = merged.assign(_ev=ev.to_numpy(), _row=range(offset + 2, offset + 2 + len(merged)),
+                                   _open=_open_rows(chunk, bundle.card["target"]))
+            ranked = ranked[ranked[LEAD_SCORE].notna()]
+            n_open += int(ranked["_open"].sum())
+            ranked = pd.concat([ranked[ranked["_open"]].nlargest(args.top, "_ev"), ranked.nlargest(args.top, "_ev")])
+            top = ranked if top is None else pd.concat([top, ranked])
+            n_rows += len(chunk)
+            offset += len(chunk)
+            first = False
+            advance(len(chunk))
     if not stream:
-        write_table(pd.concat(parts) if parts else pd.DataFrame(), out)
+        write_table(pd.concat(parts) if parts else pd.DataFrame(), out, sheet=sheet_name(src))
     elapsed = time.perf_counter() - started
     for message in warnings.values():
         print(f"warning: {message}", file=sys.stderr)
     if top is not None:  # the leads to call are the open ones, when the sheet says which those are
         top = top.drop_duplicates("_row")
         top = (top[top["_open"]] if top["_open"].any() else top).nlargest(args.top, "_ev")
-    _print_ranked(top, bundle)
+    _print_ranked(top, bundle, n_open if n_open else n_rows)
     print(f"Scored {n_rows} rows with {bundle.name} {bundle.version} in {elapsed:.2f}s → {out}")
     return EXIT_OK
 
@@ -106,7 +114,7 @@ def _open_rows(chunk: Any, target: dict[str, Any]) -> Any:
     return (~normalize_label(chunk[column]).isin(closed)).to_numpy()
 
 
-def _print_ranked(top: Any, bundle: Any) -> None:
+def _print_ranked(top: Any, bundle: Any, pool: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -118,7 +126,9 @@ def _print_ranked(top: Any, bundle: Any) -> None:
     ids = [c["name"] for c in bundle.card.get("excluded", []) if c["role"] == "id"]
     label = next((c for c in ids if c in top.columns), top.columns[0])
     which = "open leads" if top["_open"].all() else "leads"
-    table = Table(title=f"Top {len(top)} {which} (by expected value: close probability x predicted MRR)")
+    basis = "close probability x predicted MRR" if bundle.regressor is not None else "close probability"
+    table = Table(title=f"Top {len(top)} {which} of {pool:,} (ranked by expected value: {basis})",
+                  caption="Row = the lead's row number in the sheet (row 1 is the header).")
     for name in ("Row", str(label), LEAD_SCORE, CLOSE_PROBABILITY, PREDICTED_MRR, SEGMENT, "Top reason"):
         table.add_column(name, overflow="fold")
     for _, r in top.iterrows():

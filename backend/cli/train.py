@@ -46,6 +46,9 @@ def training_args(sp: argparse.ArgumentParser) -> None:
                              ("--date", "dates", "treat as a date (used as an age in days)"),
                              ("--keep", "keep", "use this column even if the leakage guard flags it")):
         sp.add_argument(flag, dest=dest, action="append", default=[], metavar="COL", help=text)
+    sp.add_argument("--dayfirst", action="store_true", default=None,
+                    help="read numeric dates as day/month/year (04.06.2026 = 4 June) in every date column "
+                         "(default: decided per column from the cells that can only be read one way)")
     gates = Gates()  # the product's defaults live in one place
     sp.add_argument("--min-auc", type=float, default=gates.min_auc)
     sp.add_argument("--min-precision", type=float, default=gates.min_precision)
@@ -91,7 +94,8 @@ def _train_config(args: argparse.Namespace) -> Any:
     return TrainConfig(
         target=args.target, positive=args.positive, negatives=args.negative, value=args.value,
         overrides=RoleOverrides(drop=args.drop, ids=args.ids, categorical=args.categorical,
-                                numeric=args.numeric, dates=args.dates, keep=args.keep),
+                                numeric=args.numeric, dates=args.dates, keep=args.keep,
+                                dayfirst=args.dayfirst),
         gates=Gates(min_auc=args.min_auc, min_precision=args.min_precision, min_recall=args.min_recall,
                     max_calibration_error=args.max_calibration_error, max_auc_drop=args.max_auc_drop,
                     max_lift_drop=args.max_lift_drop),
@@ -160,9 +164,11 @@ def _train_and_register(frame: Any, config: Any, out_dir: Path, settings: Settin
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from backend.cli.common import status
     from backend.sources.history import read_history
 
-    frame = read_history(args.data, settings)
+    with status(f"Reading {args.data}"):
+        frame = read_history(args.data, settings)
     out_dir = Path(args.out or settings.model_dir)
     return _train_and_register(frame, _train_config(args), out_dir, settings, source=str(args.data), command="train",
                                force=args.force, as_json=args.json)
@@ -212,6 +218,9 @@ def _print_training(card: dict[str, Any], result: Any, bundle_dir: Path, promote
     for col in card["excluded"]:
         if col["role"] not in ("target", "value", "leakage"):
             print(f"  excluded {col['name']!r}: {col['reason']}")
+    if card.get("data_quality"):  # what was read in each column (backend/core/quality.py)
+        from backend.core.quality import format_quality
+        print("\n".join(format_quality(card["data_quality"])))
     m = card["metrics"]["classifier"]
     print(f"Held-out ({m['n']} rows, base rate {m['base_rate']:.1%}): AUC {m['auc']}, precision {m['precision']}, "
           f"recall {m['recall']}, F1 {m['f1']} at threshold {m['threshold']}; top-decile lift {m['top_decile_lift']}, "

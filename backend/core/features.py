@@ -118,7 +118,7 @@ class FeatureBuilder:
             elif col.role == "boolean":
                 nums, bad = parse_booleans(values)
             else:  # date → age in days
-                days, bad = parse_dates(values)
+                days, bad = parse_dates(values, col.dayfirst)
                 nums = now - days
             if bad.any():
                 report.unparsed[col.name] = np.flatnonzero(bad).tolist()

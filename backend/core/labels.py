@@ -18,25 +18,60 @@ NEGATIVE_FOR = {
 }
 
 
+# Values that mean a lead is still being worked: never a lost outcome by inference.
+OPEN_WORDS = frozenset({"open", "in progress", "pending", "new", "active", "working", "contacted", "qualified",
+                        "nurture", "nurturing", "ongoing", "negotiation", "proposal", "follow up", "follow-up"})
+
+
+def _seen(values: pd.Series, text: pd.Series, limit: int = 8) -> str:
+    """The values of a column, most common first, as the team spells them: ``Won (120), Lost (95)``."""
+    spelled = values[text != ""].map(lambda v: " ".join(str(v).split()))
+    counts = pd.DataFrame({"key": text[text != ""].to_numpy(), "text": spelled.to_numpy()})
+    order = counts.groupby("key", sort=False).agg(n=("text", "size"), text=("text", lambda s: s.mode().iloc[0]))
+    order = order.sort_values("n", ascending=False, kind="stable")
+    shown = ", ".join(f"'{t}' ({n})" for t, n in zip(order["text"][:limit], order["n"][:limit]))
+    return shown + (f" and {len(order) - limit} more" if len(order) > limit else "")
+
+
 def outcome_labels(values: pd.Series, positive: str, negatives: Sequence[str] = ()) -> tuple[np.ndarray, list[str]]:
-    """1 / 0 / NaN (open or blank) per row, and the negative values used."""
+    """1 / 0 / NaN (open or blank) per row, and the negative values used.
+
+    Errors name the column's values, most common first, and what to pass instead.
+    """
+    column = str(values.name) if values.name is not None else "the target column"
     text = normalize_label(values)
     pos = normalize_label(pd.Series([positive], dtype=object)).iloc[0]
     present = set(text[text != ""].unique())
+    if not present:
+        raise BadInput(f"The target column '{column}' is empty: it must say which leads were won and which lost. "
+                       "Fill it in for closed leads, or pass --target with the column that does.", column=column)
+    seen = _seen(values, text)
     if pos not in present:
-        shown = ", ".join(sorted(present)[:10]) or "no values"
-        raise BadInput(f"The positive value '{positive}' does not occur in the target column (values: {shown}). "
-                       "Pass --positive with one of them.")
+        hint = (f"Only one outcome is in '{column}' ({seen}): a model needs both won and lost leads. Add the "
+                "closed leads of the other outcome to the history, or pass --target with another column."
+                if len(present) == 1 else "Pass --positive with the value that means won, as it is written there.")
+        raise BadInput(f"The positive value '{positive}' is not in the target column '{column}'. "
+                       f"Values seen, most common first: {seen}. {hint}", column=column)
+    if not negatives and present - {pos} <= OPEN_WORDS:
+        raise BadInput(f"Only one outcome is in '{column}': no lead is marked lost, every closed lead is "
+                       f"'{positive}'. Values seen, most common first: {seen}. A model needs both won and lost "
+                       "leads: add lost leads to the history, or pass --negative VALUE with the value your sheet "
+                       "uses for them.", column=column)
     if negatives:
         neg = {normalize_label(pd.Series([n], dtype=object)).iloc[0] for n in negatives}
+        if not neg & present:
+            given = ", ".join(f"'{n}'" for n in negatives)
+            raise BadInput(f"Only one outcome is in '{column}': {given} does not occur, so there are no lost "
+                           f"leads and a model needs both won and lost leads. Values seen, most common first: "
+                           f"{seen}. Pass --negative with the value that means lost.", column=column)
     elif pos in NEGATIVE_FOR and present & set(NEGATIVE_FOR[pos]):
         neg = present & set(NEGATIVE_FOR[pos])
     elif len(present) == 2:
         neg = present - {pos}
     else:
-        others = ", ".join(sorted(present - {pos})[:10])
-        raise BadInput(f"Cannot tell which target values mean a lost lead (values besides '{positive}': "
-                       f"{others}). Pass --negative VALUE for each; the other rows are treated as open.")
+        raise BadInput(f"Cannot tell which values in '{column}' mean a lost lead. Values seen, most common first: "
+                       f"{seen}. Pass --negative VALUE for each value that means lost; rows with any other value "
+                       "are treated as open leads.", column=column)
     y = np.full(len(text), np.nan)
     y[text.eq(pos).to_numpy()] = 1.0
     y[text.isin(neg).to_numpy()] = 0.0

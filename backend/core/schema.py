@@ -12,65 +12,44 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from backend.core.cells import (
+    FALSE_WORDS,
+    PLACEHOLDERS,
+    TRUE_WORDS,
+    clean_cell,
+    decide_dayfirst,
+    is_blank,
+    looks_like_dates,
+    per_distinct,
+    read_booleans,
+    read_dates,
+    read_numbers,
+)
 from backend.core.outputs import OUTPUT_COLUMNS
 from backend.errors import BadInput
 
-# Cell texts that mean "no value" (compared after trimming and case-folding).
-PLACEHOLDERS = frozenset({
-    "", "select", "unknown", "n/a", "na", "-", "--", "—", "nan", "null", "#n/a", "?",
-    "not provided", "not available", "tbd", "(blank)", "none provided",
-})
-TRUE_WORDS = frozenset({"yes", "y", "true", "t", "1", "1.0"})
-FALSE_WORDS = frozenset({"no", "n", "false", "f", "0", "0.0"})
-
-_NUMBER = re.compile(
-    r"^(?P<open>\()?\s*(?P<sign>[-+])?\s*(?P<cur>[$€£¥])?\s*(?P<sign2>[-+])?"
-    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+(?:\.\d*)?|\.\d+)\s*"
-    r"(?P<suf>k|m|mm|b|bn|%)?\s*(?P<close>\))?$",
-    re.IGNORECASE,
-)
-_SUFFIX = {"k": 1e3, "m": 1e6, "mm": 1e6, "b": 1e9, "bn": 1e9, "%": 0.01}
-_DATE_LIKE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}([ t]\d{1,2}:\d{2}.*)?$|^\d{1,2}[/.]\d{1,2}[/.]\d{2,4}$")
 _ID_NAME = re.compile(r"(^|[\s_#-])(id|uuid|guid|key|number|no|num|#)$|^(id|#)[\s_]|e-?mail|phone|"
                       r"^name$|[\s_]name$|url|website|linkedin|address", re.IGNORECASE)
+_DATE_NAME = re.compile(r"date|day|created|signup|signed|closed|updated|(^|[\s_])(at|on|when)$", re.IGNORECASE)
 
 FEATURE_ROLES = ("numeric", "boolean", "category", "date")
 OTHER_LEVEL = "(other)"
+MIN_LEVEL_ROWS = 20       # a category level needs this many training rows to be learnt on its own
+MIN_PARSED_SHARE = 0.8    # numbers / dates: the share of filled cells that must read for the role
+MIN_BOOLEAN_SHARE = 0.95  # yes/no: stricter, since other words in such a column usually mean something
+MAX_RARE_KEPT = 5000      # rare levels remembered (to say "rare in training" rather than "unseen")
+
+__all__ = ["FALSE_WORDS", "PLACEHOLDERS", "TRUE_WORDS", "clean_cell", "is_blank", "per_distinct"]
 
 
 def normalize_name(name: object) -> str:
     """Header text as matched between training and scoring: trimmed, spaces folded, case-folded."""
     return re.sub(r"\s+", " ", str(name if name is not None else "")).strip().casefold()
-
-
-def clean_cell(value: object) -> str:
-    """One cell as comparable text: trimmed, inner spaces folded, case-folded."""
-    return " ".join(str(value).split()).casefold()
-
-
-def is_blank(value: object) -> bool:
-    return value is None or (isinstance(value, float) and value != value) or value is pd.NA or value is pd.NaT
-
-
-def per_distinct(values: pd.Series | np.ndarray, fn: Any, blank: Any) -> list[Any]:
-    """Apply ``fn`` once per distinct cell and spread the results over the column.
-
-    Sheets repeat values (sources, yes/no, amounts), so this keeps parsing cost to the
-    number of distinct cells; ``pd.factorize`` hashes mixed str / int / float cells.
-    """
-    arr = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
-    codes, uniques = pd.factorize(arr, use_na_sentinel=True)
-    mapped = [fn(u) for u in uniques]
-    mapped.append(blank)  # code -1 (NaN / None) picks the last entry
-    table = np.empty(len(mapped), dtype=object)
-    table[:] = mapped
-    return table[codes]
 
 
 def normalize_text(values: pd.Series) -> pd.Series:
@@ -89,109 +68,25 @@ def missing_mask(values: pd.Series) -> np.ndarray:
     return per_distinct(values, lambda v: is_blank(v) or clean_cell(v) in PLACEHOLDERS, True).astype(bool)
 
 
-_NAN_PAIR = (np.nan, False)
-
-
-def _number(value: object) -> tuple[float, bool]:
-    """(number, unparsed) for one cell."""
-    if type(value) is str:
-        try:  # the common case, a plain number as text (float() ignores surrounding spaces)
-            number = float(value)
-            if number - number == 0:  # finite: not nan / inf
-                return number, False
-        except ValueError:
-            pass
-        text = clean_cell(value)
-        if text in PLACEHOLDERS:
-            return _NAN_PAIR
-        m = _NUMBER.match(text)
-        if m is None:
-            return np.nan, True
-        number = float(m["num"].replace(",", "")) * _SUFFIX.get((m["suf"] or "").lower(), 1.0)
-        negative = m["sign"] == "-" or m["sign2"] == "-" or (m["open"] is not None and m["close"] is not None)
-        return (-number if negative else number), False
-    if isinstance(value, (bool, np.bool_, int, float, np.integer, np.floating)):
-        return float(value), False
-    return _NAN_PAIR if is_blank(value) else (np.nan, True)
-
-
 def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Read a column of numbers in the forms sheets hold them.
+    """Read a column of numbers in the forms sheets hold them (see :mod:`backend.core.cells`).
 
     Returns ``(numbers, unparsed)``: float values (NaN where missing) and a mask of
-    non-blank cells that are not numbers (they become NaN too, and are reported).
-    Handles ``$12,000``, ``12k``, ``1.2M``, ``45%`` (0.45), ``1,234.5``, ``(300)`` (-300).
+    non-blank cells that are not numbers, or out of range (they become NaN too, and are
+    reported).  Ranges such as ``10-50`` read as their midpoint.
     """
-    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
-        return values.to_numpy(dtype=float, na_value=np.nan, copy=True), np.zeros(len(values), dtype=bool)
-    pairs = per_distinct(values, _number, _NAN_PAIR)
-    if len(pairs) == 0:
-        return np.zeros(0), np.zeros(0, dtype=bool)
-    nums, bad = zip(*pairs)
-    return np.array(nums, dtype=float), np.array(bad, dtype=bool)
-
-
-def _boolean(value: object) -> float | None:
-    if is_blank(value):
-        return np.nan
-    text = clean_cell(value)
-    if text in TRUE_WORDS:
-        return 1.0
-    if text in FALSE_WORDS:
-        return 0.0
-    return np.nan if text in PLACEHOLDERS else None  # None marks "not a yes/no"
+    nums, bad, _ = read_numbers(values)
+    return nums, bad
 
 
 def parse_booleans(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Read yes/no cells (``Yes/No``, ``TRUE/FALSE``, ``Y/N``, ``1/0``) as 1.0/0.0, NaN if missing."""
-    raw = per_distinct(values, _boolean, np.nan)
-    unparsed = np.array([v is None for v in raw], dtype=bool)
-    out = np.where(unparsed, np.nan, raw).astype(float) if len(raw) else np.zeros(0)
-    return out, unparsed
+    """Read yes/no cells (``Yes/No``, ``TRUE/FALSE``, ``Y/N``, ``1/0``, any case) as 1.0/0.0, NaN if missing."""
+    return read_booleans(values)
 
 
-_EPOCH = datetime(1970, 1, 1)
-_US_DATE = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{2,4})$")
-
-
-def _days(value: object) -> tuple[float, bool]:
-    """(days since 1970-01-01 UTC, unparsed) for one date cell."""
-    if is_blank(value):
-        return _NAN_PAIR
-    if isinstance(value, datetime):
-        stamp = value
-    elif isinstance(value, date):
-        stamp = datetime(value.year, value.month, value.day)
-    else:
-        text = str(value).strip()
-        if clean_cell(text) in PLACEHOLDERS:
-            return _NAN_PAIR
-        m = _US_DATE.match(text)
-        try:
-            if m:
-                year = int(m[3]) + (2000 if len(m[3]) == 2 else 0)
-                stamp = datetime(year, int(m[1]), int(m[2]))
-            else:
-                try:
-                    stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
-                except ValueError:
-                    stamp = pd.Timestamp(text).to_pydatetime()
-        except (ValueError, OverflowError, TypeError):
-            return np.nan, True
-    if stamp is pd.NaT or not isinstance(stamp, datetime):
-        return np.nan, True
-    if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
-    return (stamp - _EPOCH).total_seconds() / 86400.0, False
-
-
-def parse_dates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Read date cells (ISO, m/d/y, datetime objects) as days since 1970-01-01 UTC (NaN if missing)."""
-    pairs = per_distinct(values, _days, _NAN_PAIR)
-    if len(pairs) == 0:
-        return np.zeros(0), np.zeros(0, dtype=bool)
-    days, bad = zip(*pairs)
-    return np.array(days, dtype=float), np.array(bad, dtype=bool)
+def parse_dates(values: pd.Series, dayfirst: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read date cells as days since 1970-01-01 UTC (NaN if missing); ``dayfirst`` as decided for the column."""
+    return read_dates(values, bool(dayfirst))
 
 
 def parse_categories(values: pd.Series) -> pd.Series:
@@ -208,9 +103,16 @@ class Column:
     role: str
     reason: str = ""
     levels: list[str] = field(default_factory=list)   # category levels kept (normalized)
-    labels: dict[str, str] = field(default_factory=dict)  # normalized level → text as first seen
+    labels: dict[str, str] = field(default_factory=dict)  # normalized level → its most frequent spelling
     currency: bool = False                              # numbers typed as money ($…)
     percent: bool = False
+    dayfirst: bool | None = None                        # dates: 04.06.2026 is 4 June (True) or 6 April
+    rare: list[str] = field(default_factory=list)       # category values pooled as rare (normalized)
+    min_level_rows: int | None = None                   # categories: rows a level needed to be kept
+
+    def label(self, level: str) -> str:
+        """A category level as the team spells it most often."""
+        return self.labels.get(level, level)
 
     @property
     def key(self) -> str:
@@ -245,8 +147,12 @@ class Schema:
         for c in self.columns:
             d = asdict(c)
             d.pop("labels")
+            d["rare_levels"] = len(d.pop("rare"))
             if c.role != "category":
-                d.pop("levels")
+                for key in ("levels", "rare_levels", "min_level_rows"):
+                    d.pop(key)
+            if c.role != "date":
+                d.pop("dayfirst")
             out.append(d)
         return out
 
@@ -277,6 +183,7 @@ class RoleOverrides:
     numeric: Sequence[str] = ()
     dates: Sequence[str] = ()
     keep: Sequence[str] = ()
+    dayfirst: bool | None = None   # --dayfirst: numeric dates are day/month/year in every date column
 
     def role_for(self, name: str) -> str | None:
         """The forced role for a column, if the user named it."""
@@ -304,68 +211,98 @@ def resolve_column(frame: pd.DataFrame, name: str, what: str) -> str:
                    f"Pass the header text exactly as it appears in row 1.", column=name)
 
 
-def _infer_one(name: str, values: pd.Series, min_level_count: int, max_levels: int) -> Column:
+def _levels(values: pd.Series, min_rows: int, max_levels: int) -> tuple[list[str], dict[str, str], list[str]]:
+    """(levels kept, their most frequent spellings, rare values) of a category column's filled cells."""
+    norm = normalize_text(values)
+    spelled = per_distinct(values, lambda v: " ".join(str(v).split()), "")
+    counts = norm.value_counts()
+    kept = [str(x) for x in counts[counts >= max(min_rows, 1)].index[:max_levels]]
+    rare = [str(x) for x in counts.index if str(x) not in set(kept)][:MAX_RARE_KEPT]
+    pairs = pd.DataFrame({"level": norm.to_numpy(dtype=object), "text": spelled}).value_counts()
+    best = pairs.reset_index().drop_duplicates("level")  # value_counts sorts by count: first = most frequent
+    spelling = dict(zip(best["level"], best["text"]))
+    return kept, {level: str(spelling[level]) for level in kept}, rare
+
+
+def _category(name: str, values: pd.Series, min_rows: int, max_levels: int, reason: str | None = None) -> Column:
+    kept, labels, rare = _levels(values, min_rows, max_levels)
+    if not kept:
+        return Column(name, "text", f"no value repeats in {min_rows} rows or more, too few to learn from")
+    pooled = f"; {len(rare)} rarer value(s) pooled as one" if rare else ""
+    why = reason or f"{len(kept)} values with at least {min_rows} rows each{pooled}"
+    return Column(name, "category", why, levels=kept, labels=labels, rare=rare, min_level_rows=min_rows)
+
+
+def _date_column(name: str, values: pd.Series, reason: str, dayfirst: bool | None) -> Column:
+    decided, evidence = decide_dayfirst(values)
+    if dayfirst is not None and decided is not None:
+        decided, evidence = dayfirst, "day-first (--dayfirst)" if dayfirst else evidence
+    return Column(name, "date", reason + (f"; {evidence}" if evidence else ""), dayfirst=decided)
+
+
+def _infer_one(name: str, values: pd.Series, min_level_count: int, max_levels: int,
+               dayfirst: bool | None = None) -> Column:
     present = ~missing_mask(values)
     k = int(present.sum())
     if k == 0:
         return Column(name, "empty", "no values")
     live = values[present]
-    nums, bad = parse_numbers(live)
-    if _ID_NAME.search(normalize_name(name)):
-        uniq = normalize_text(live).nunique()
-        # Numbers under a header such as "Time Spent on Website" are measurements, not ids,
-        # unless nearly every row has its own value.
-        if uniq > 0.5 * k or (uniq > 50 and bad.mean() > 0.05):
-            return Column(name, "id", "identifier-like header with mostly unique values")
-    bools, bad_b = parse_booleans(live)
-    distinct = normalize_text(live).nunique()
+    nums, bad, _ = read_numbers(live)
+    norm = normalize_text(live)
+    distinct = norm.nunique()
+    # Numbers under a header such as "Time Spent on Website" are measurements, not ids,
+    # unless nearly every row has its own value.
+    if _ID_NAME.search(normalize_name(name)) and (distinct > 0.5 * k or (distinct > 50 and bad.mean() > 0.05)):
+        return Column(name, "id", "identifier-like header with mostly unique values")
+    bools, bad_b = read_booleans(live)
     if distinct == 1:
         return Column(name, "constant", "one value in every row")
-    if bad_b.mean() <= 0.02 and set(np.unique(bools[~np.isnan(bools)])) <= {0.0, 1.0} and distinct <= 12:
+    if (1 - bad_b.mean() >= MIN_BOOLEAN_SHARE and set(np.unique(bools[~np.isnan(bools)])) <= {0.0, 1.0}
+            and distinct <= 12):
         return Column(name, "boolean", "yes/no values")
-    if bad.mean() <= 0.05:
+    read_share = 1 - bad.mean()
+    if read_share >= MIN_PARSED_SHARE:
         finite = nums[~np.isnan(nums)]
+        if (_DATE_NAME.search(normalize_name(name)) and len(finite)
+                and np.all((finite >= 20_000) & (finite <= 80_000))):
+            return _date_column(name, live, "dates (spreadsheet day numbers)", dayfirst)
         if (k >= 50 and len(np.unique(finite)) >= 0.98 * k and np.all(finite == np.round(finite))
                 and (np.all(np.diff(finite) > 0) or np.all(np.diff(finite) < 0))):
             return Column(name, "id", "a unique, ordered whole number in every row")
-        text = normalize_text(live)
-        return Column(name, "numeric", "numbers",
-                      currency=bool(text.str.contains(r"[$€£¥]", regex=True).mean() > 0.05),
-                      percent=bool(text.str.endswith("%").mean() > 0.5))
-    text = live.astype(object)
-    looks_date = (text.map(lambda v: hasattr(v, "year")).to_numpy()
-                  | normalize_text(text).str.match(_DATE_LIKE).to_numpy())
-    if looks_date.mean() >= 0.9:
-        return Column(name, "date", "dates (used as an age in days)")
-    norm = normalize_text(live)
+        return Column(name, "numeric", "numbers" if read_share == 1 else f"numbers ({read_share:.0%} of cells read)",
+                      currency=bool(norm.str.contains(r"[$€£¥₹]|usd|eur|gbp", regex=True).mean() > 0.05),
+                      percent=bool(norm.str.endswith("%").mean() > 0.5))
+    if looks_like_dates(live) >= 0.5:
+        decided, _ = decide_dayfirst(live)
+        _, bad_d = read_dates(live, bool(dayfirst if dayfirst is not None else decided))
+        share = 1 - bad_d.mean()
+        if share >= MIN_PARSED_SHARE:
+            why = "dates" if share == 1 else f"dates ({share:.0%} of cells read)"
+            return _date_column(name, live, why, dayfirst)
     if k >= 20 and distinct >= 0.95 * k:
         return Column(name, "id", "a different value in almost every row")
     if norm.str.len().median() > 40 or (k >= 50 and distinct > 0.5 * k):
-        return Column(name, "text", "free text")
-    counts = norm.value_counts()
-    kept = counts[counts >= max(min_level_count, 1)].index[:max_levels]
-    raw = live.astype(str).str.strip()
-    first_seen = pd.Series(raw.to_numpy(dtype=object), index=norm.to_numpy(dtype=object))
-    first_seen = first_seen[~first_seen.index.duplicated()]
-    labels = {str(level): str(first_seen[level]) for level in kept}
-    if len(kept) == 0:
-        return Column(name, "text", "no value repeats often enough to learn from")
-    return Column(name, "category", f"{len(kept)} levels", levels=[str(x) for x in kept],
-                  labels=labels)
+        return Column(name, "text", "free text (a different value in most rows)")
+    return _category(name, live, min_level_count, max_levels)
 
 
 def infer_schema(frame: pd.DataFrame, *, target: str | None = None, value: str | None = None,
-                 overrides: RoleOverrides | None = None, min_level_share: float = 0.005,
+                 overrides: RoleOverrides | None = None, min_level_rows: int = MIN_LEVEL_ROWS,
                  max_levels: int = 50) -> Schema:
-    """Infer every column's role from the cells, honouring the user's overrides."""
+    """Infer every column's role from the cells, honouring the user's overrides.
+
+    A category level is kept when at least ``min_level_rows`` rows hold it (a count, not a
+    share of the sheet, so a big sheet does not pool a city with 45 leads); rarer values
+    are pooled into one level and remembered as rare.
+    """
     overrides = overrides or RoleOverrides()
     known = {normalize_name(c) for c in frame.columns}
     unknown = sorted(n for n in overrides.all_names() if n not in known)
     if unknown:
-        raise BadInput(f"Column(s) named in the options are not in the sheet: {', '.join(unknown)}.",
-                       column=unknown[0])
+        raise BadInput(f"Column(s) named in the options are not in the sheet: {', '.join(unknown)}. "
+                       f"Pass the header text exactly as it appears in row 1.", column=unknown[0])
     output_keys = {normalize_name(c) for c in OUTPUT_COLUMNS}
-    min_count = max(5, int(min_level_share * len(frame)))
+    min_count = max(1, int(min_level_rows))
     columns: list[Column] = []
     for name in frame.columns:
         key = normalize_name(name)
@@ -377,18 +314,19 @@ def infer_schema(frame: pd.DataFrame, *, target: str | None = None, value: str |
             columns.append(Column(str(name), "output", "written by the product; never a feature"))
         else:
             forced = overrides.role_for(str(name))
-            inferred = _infer_one(str(name), frame[name], min_count, max_levels)
+            inferred = _infer_one(str(name), frame[name], min_count, max_levels, overrides.dayfirst)
             if forced in (None, inferred.role):
                 columns.append(inferred)
             elif forced in ("dropped", "id"):
                 columns.append(Column(str(name), forced, "excluded by the user"))
             elif forced == "category":
-                forced_col = _infer_one(str(name), frame[name].astype(str), min_count, max_levels)
+                live = frame[name][~missing_mask(frame[name])]
+                forced_col = _category(str(name), live, min_count, max_levels, "set by the user (--categorical)")
                 if forced_col.role != "category":  # e.g. unique values: keep them all as levels
-                    norm = parse_categories(frame[name]).dropna()
-                    forced_col = Column(str(name), "category", "set by the user",
-                                        levels=list(norm.value_counts().index[:max_levels]))
+                    forced_col = _category(str(name), live, 1, max_levels, "set by the user (--categorical)")
                 columns.append(forced_col)
+            elif forced == "date":
+                columns.append(_date_column(str(name), frame[name], "set by the user (--date)", overrides.dayfirst))
             else:
                 columns.append(Column(str(name), forced, "set by the user"))
     return Schema(columns)
@@ -413,6 +351,6 @@ def match_columns(schema: Schema, header: Iterable[object]) -> tuple[dict[str, i
     return positions, missing, unknown
 
 
-def describe_overrides(overrides: RoleOverrides) -> Mapping[str, list[str]]:
+def describe_overrides(overrides: RoleOverrides) -> Mapping[str, list[str] | bool]:
     """The user's overrides as recorded in the card."""
-    return {k: list(v) for k, v in asdict(overrides).items() if v}
+    return {k: (v if isinstance(v, bool) else list(v)) for k, v in asdict(overrides).items() if v}

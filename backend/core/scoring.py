@@ -30,11 +30,12 @@ from backend.core.outputs import (
     PREDICTED_MRR,
     LeadResult,
 )
-from backend.core.schema import Column, normalize_name
+from backend.core.schema import OTHER_LEVEL, PLACEHOLDERS, Column, clean_cell, is_blank, normalize_name
 from backend.errors import BadInput, NoUsableColumns
 from backend.store.bundle import ModelBundle
 
 TOP_REASONS = 3
+_KIND = {"numeric": "numbers", "boolean": "yes/no", "date": "dates"}
 
 
 @dataclass
@@ -134,11 +135,22 @@ def compact_number(value: float, *, currency: bool = False, percent: bool = Fals
 
 
 def _describe(col: Column, cell: Any, value: float | str | None) -> str:
-    """One column's value in words, as a reason reads it."""
+    """One column's value in words, as a reason reads it.
+
+    A blank cell is *missing*; a filled cell that could not be read says so with its text;
+    a category level is spelled as the team spells it most often, and a value pooled with
+    the rare ones (or never seen) says so.
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
+        if cell is not None and not is_blank(cell) and clean_cell(cell) not in PLACEHOLDERS:
+            return f"{col.name} '{str(cell).strip()[:40]}' could not be read"
         return f"{col.name} missing"
     if col.role == "category":
-        return f"{col.name} = {str(cell).strip()[:40]}"
+        if value == OTHER_LEVEL:
+            text = " ".join(str(cell).split())[:40]
+            seen = clean_cell(cell) in col.rare
+            return f"{col.name} = {text} ({'rare in training' if seen else 'not seen in training'})"
+        return f"{col.name} = {col.label(str(value))[:40]}"
     if col.role == "boolean":
         return f"{col.name} = {'Yes' if value else 'No'}"
     if col.role == "date":
@@ -184,11 +196,13 @@ def reasons_text(bundle: ModelBundle, frame: pd.DataFrame, features: pd.DataFram
             if col.role == "category":
                 val = None if val is None or val != val else val
                 key = (j, None if val is None else (cells[j][r] if cells[j] is not None else val))
+            elif val != val:  # blank or unreadable: the cell's text tells which
+                key = (j, "", cells[j][r] if cells[j] is not None else None)
             else:
                 key = (j, val)
             text = texts.get(key)
             if text is None:
-                text = texts[key] = _describe(col, key[1], val)
+                text = texts[key] = _describe(col, key[-1], val)
             row.append(f"{text} {'↑' if c > 0 else '↓'}")
         out.append(row)
     return out
@@ -240,7 +254,8 @@ class ScoreResult:
         return frame
 
 
-def _warnings(report: TransformReport, frame: pd.DataFrame, has_value_model: bool) -> list[dict[str, Any]]:
+def _warnings(report: TransformReport, frame: pd.DataFrame, has_value_model: bool,
+              columns: Sequence[Column] = ()) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if report.missing:
         out.append({"code": "missing_columns", "columns": report.missing,
@@ -250,15 +265,25 @@ def _warnings(report: TransformReport, frame: pd.DataFrame, has_value_model: boo
         out.append({"code": "unknown_columns", "columns": report.unknown,
                     "message": f"Not used by the model: {', '.join(report.unknown[:10])}"
                                + (" …" if len(report.unknown) > 10 else "") + "."})
+    by_name = {c.name: c for c in columns}
     for col, values in report.unseen.items():
+        rare_set = set(by_name[col].rare) if col in by_name else set()
+        rare = [v for v in values if clean_cell(v) in rare_set]
+        new = [v for v in values if clean_cell(v) not in rare_set]
+        parts = ([f"values rare in training ({', '.join(rare[:5])})"] if rare else []) + (
+            [f"values not seen in training ({', '.join(new[:5])})"] if new else [])
         out.append({"code": "unseen_categories", "columns": [col],
-                    "message": f"{col}: values not seen in training ({', '.join(values[:5])}) were "
-                               "scored like rare values."})
+                    "message": f"{col}: {' and '.join(parts)} were scored together with the other rare values."})
+    header = {normalize_name(h): h for h in reversed(list(frame.columns))}
     for col, rows in report.unparsed.items():
+        source = header.get(normalize_name(col))
+        examples = (list(dict.fromkeys(str(frame[source].iloc[i]).strip() for i in rows))[:3]
+                    if source is not None else [])
+        shown = ", ".join(f"'{e}'" for e in examples)
+        kind = _KIND.get(by_name[col].role, "values") if col in by_name else "values"
         out.append({"code": "unparsed_values", "columns": [col], "rows": rows[:50],
-                    "message": f"{col}: {len(rows)} cell(s) could not be read as the expected kind "
-                               f"(e.g. '{frame[col].iloc[rows[0]] if col in frame else ''}') and were "
-                               "treated as blank."})
+                    "message": f"{col}: {len(rows)} cell(s) could not be read as {kind} "
+                               f"(e.g. {shown}) and were treated as blank; fix them in the sheet to use them."})
     if not has_value_model:
         out.append({"code": "no_value_model",
                     "message": "This model has no MRR model (trained without a value column): the "
@@ -285,7 +310,7 @@ def score_frame(bundle: ModelBundle, frame: pd.DataFrame, *, now_days: float | N
     reasons = (reasons_text(bundle, frame, features, preds.contributions)
                if with_reasons and preds.contributions is not None else [[] for _ in range(len(frame))])
     errors = {i: "no values in any of the model's columns" for i in report.empty_rows}
-    warnings = _warnings(report, frame, bundle.regressor is not None)
+    warnings = _warnings(report, frame, bundle.regressor is not None, bundle.features.columns_)
     if errors:
         rows = sorted(errors)
         warnings.append({"code": "unscorable_rows", "rows": rows[:200],

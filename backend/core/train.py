@@ -52,6 +52,7 @@ from backend.core.features import FeatureBuilder, today_days
 from backend.core.labels import outcome_labels
 from backend.core.leakage import Finding, LeakageRules, apply_findings, find_leaks
 from backend.core.outputs import OUTPUT_COLUMNS
+from backend.core.quality import data_quality, quality_notes
 from backend.core.schema import (
     FEATURE_ROLES,
     RoleOverrides,
@@ -189,9 +190,11 @@ def _value_column(frame: pd.DataFrame, name: str, won: np.ndarray) -> np.ndarray
     values, bad = parse_numbers(frame[name])
     bad_won = bad & won
     if bad_won.sum() > max(3, 0.2 * won.sum()):
-        example = frame[name][bad_won].iloc[0]
-        raise BadInput(f"The value column '{name}' holds text (e.g. '{example}') in {int(bad_won.sum())} won "
-                       "rows: it must hold amounts such as 1200, $1,200 or 1.2k.", column=name)
+        shown = [f"'{e}'" for e in dict.fromkeys(str(v).strip() for v in frame[name][bad_won])]
+        raise BadInput(f"The value column '{name}' holds text instead of an amount in {int(bad_won.sum())} of "
+                       f"{int(won.sum())} won rows (e.g. {', '.join(shown[:3])}): too many to leave out of the MRR "
+                       "model. Write amounts such as 1200, $1,200 or 1.2k in those cells, or train without --value.",
+                       column=name)
     return values
 
 
@@ -511,6 +514,9 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
         "notes": notes,
     }
     card["data_sha256"] = digest
+    # Data quality: what was read in each column (backend/core/quality.py), in the card and its notes.
+    card["data_quality"] = data_quality(frame, schema, won=y_all == 1)
+    notes.extend(quality_notes(card["data_quality"]))
     rows_buf = io.BytesIO()
     np.save(rows_buf, np.unique(hashes[rest]), allow_pickle=False)
     bundle = ModelBundle(card=card, features=builder, classifier=clf.booster, regressor=reg,

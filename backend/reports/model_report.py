@@ -215,6 +215,8 @@ th{background:#f1f3f4;font-weight:600}td.l,th.l{text-align:left}
 .explain{color:#3c4043;max-width:860px}
 img{max-width:100%;display:block;margin:8px 0}
 .warn{color:#b06000}.small{font-size:13px;color:#5f6368}
+table.dq{font-size:13px}table.dq td{max-width:280px}
+code{font-size:12px;background:#f1f3f4;padding:0 3px;border-radius:3px}
 """
 
 
@@ -331,6 +333,50 @@ def _leakage(card: dict[str, Any]) -> str:
             f"<th class='l'>Evidence</th><th class='l'>Action</th></tr>{rows}</table>")
 
 
+def _data_quality(card: dict[str, Any]) -> str:
+    """What training read in each column: role, why, cells read / blank / unreadable, the option that changes it."""
+    dq = card.get("data_quality")
+    if not dq:
+        return ""
+
+    def code(text: str | None) -> str:
+        return f"<code>{_e(text)}</code>" if text else "–"
+
+    rows = []
+    for c in dq["columns"]:
+        facts = []
+        if c.get("ranges"):
+            facts.append(f"{c['ranges']} ranges read as their midpoint")
+        if c.get("pooled_rows"):
+            facts.append(f"{c['pooled_rows']} rows in {c['pooled_values']} rare values pooled")
+        if c.get("won_rows_with_text"):
+            facts.append(f"{c['won_rows_with_text']} won rows with text left out of the MRR model")
+        why = _e(c["why"]) + "".join(f"<br><span class='small'>{_e(f)}</span>" for f in facts)
+        examples = ", ".join(f"<code>{_e(e)}</code>" for e in c["examples"]) or "–"
+        unread = f"<b class='warn'>{c['unreadable']}</b>" if c["unreadable"] else "0"
+        option = (f"{code(c.get('flag'))}<br><span class='small'>{_e(c.get('flag_effect', ''))}</span>"
+                  if c.get("flag") else "–")
+        rows.append(f"<tr><td class='l'>{_e(c['name'])}</td><td class='l'>{_e(c['role'])}</td>"
+                    f"<td class='l'>{why}</td><td>{c['read']}</td><td>{c['blank']}</td><td>{unread}</td>"
+                    f"<td class='l'>{examples}</td><td class='l'>{option}</td></tr>")
+    used = ("<table class='dq'><tr><th class='l'>Column</th><th class='l'>Read as</th><th class='l'>Why</th>"
+            "<th>Read</th><th>Blank</th><th>Unreadable</th><th class='l'>Examples not read</th>"
+            f"<th class='l'>To change it</th></tr>{''.join(rows)}</table>")
+    out_rows = "".join(
+        f"<tr><td class='l'>{_e(c['name'])}</td><td class='l'>{_e(c['role'])}</td><td class='l'>{_e(c['why'])}</td>"
+        f"<td class='l'>{code(c.get('flag'))}{' ' + _e(c['flag_effect']) if c.get('flag') else ''}</td></tr>"
+        for c in dq["excluded"])
+    left_out = ("<p class='explain'>Columns the model does not read:</p><table class='dq'><tr><th class='l'>Column"
+                "</th><th class='l'>Left out as</th><th class='l'>Why</th><th class='l'>To use it</th></tr>"
+                f"{out_rows}</table>") if out_rows else ""
+    return (f"<p class='explain'>What training read in each column of the {dq['rows']} rows. Blank cells and "
+            "placeholders such as <i>N/A</i> count as blank; a filled cell that could not be read is treated as "
+            "blank too and counted here, so it can be fixed in the sheet. Numbers and dates keep their role when "
+            f"{dq['min_parsed_share']:.0%} of the filled cells read; a category value needs "
+            f"{dq['category_min_rows']} rows to count on its own (rarer ones are pooled). The options are the "
+            f"<code>train</code> command's.</p>{used}{left_out}")
+
+
 def _comparison(card: dict[str, Any]) -> str:
     c = card.get("comparison") or {}
     status = c.get("status")
@@ -364,6 +410,8 @@ def render_report(card: dict[str, Any], heldout: HeldOut) -> str:
         f"figures: {counts['split']['test']} leads the model never learnt from.</p>",
         _verdict(card),
         _section("Headline figures", _headline(card)),
+        (f"<section id='data-quality'><h2>Data quality: what was read in each column</h2>{_data_quality(card)}"
+         "</section>" if card.get("data_quality") else ""),
         _section("Score bands: does a 10 convert more than a 9?",
                  "<p class='explain'>Each held-out lead got a Lead Score from 1 to 10 (its expected value, "
                  f"{_e(score_basis)}, against the deciles of past leads). A good model shows conversion falling from "
