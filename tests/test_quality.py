@@ -13,6 +13,7 @@ from backend.core.quality import format_quality
 from backend.core.schema import OTHER_LEVEL, Column
 from backend.core.scoring import _describe, _warnings, score_frame
 from backend.core.train import TrainConfig, TrainResult, train
+from backend.reports.model_report import attach_report
 from backend.sample.messy import MessyHistory, messy_history
 
 FEATURES = {"Employees": "numeric", "Signup Date": "date", "First Call Date": "date", "Monthly Budget": "numeric",
@@ -31,12 +32,14 @@ def history() -> MessyHistory:
 
 @pytest.fixture(scope="module")
 def messy(history: MessyHistory) -> TrainResult:
-    return train(history.messy, config())
+    result = train(history.messy, config())
+    attach_report(result.bundle, result.heldout)  # as the CLI does
+    return result
 
 
 @pytest.fixture(scope="module")
 def clean(history: MessyHistory) -> TrainResult:
-    return train(history.clean, config(report=False))
+    return train(history.clean, config())
 
 
 def test_no_column_is_lost(messy: TrainResult, clean: TrainResult) -> None:

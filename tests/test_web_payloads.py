@@ -10,7 +10,7 @@ import pytest
 
 from backend.errors import BadInput, TooLarge
 from backend.web.payloads import parse_score_request, parse_sheet_score_request
-from backend.web.problems import http_status
+from backend.web.problems import http_status, to_problem
 from tests.test_web_support import make_app, schema_errors, web_settings
 
 SID = "1AbC-dEf_GhIjKlMnOpQrStUvWxYz0123456789"
@@ -109,7 +109,7 @@ def test_row_numbers_past_the_sheets_limit_are_400(number: Any) -> None:
     with pytest.raises(BadInput) as info:
         parse_sheet_score_request(sheet_body(rows=[{"row": number, "values": []}]), max_rows=10)
     assert "10,000,000" in info.value.detail
-    assert info.value.to_problem()["status"] == 400
+    assert to_problem(info.value)["status"] == 400
 
 
 def test_row_number_limit_is_the_largest_sheet() -> None:

@@ -31,22 +31,13 @@ access_log = logging.getLogger("backend.web.access")
 class CredentialsInUrl(BadInput):
     """An API key or token was put in the query string."""
 
-    title = "Credentials in the URL"
-    slug = "credentials-in-url"
-
 
 class CrossSiteRequest(Forbidden):
     """A browser page on another site posted to a server without sign-in."""
 
-    slug = "cross-site-request"
-
 
 class UnsupportedMediaType(LeadScoreError):
     """A request body that is not declared as JSON."""
-
-    status = 415
-    title = "Unsupported media type"
-    slug = "unsupported-media-type"
 
 
 def request_id() -> str:

@@ -27,7 +27,7 @@ from backend.errors import (
     Unauthorized,
 )
 from backend.web.auth import AuthUnavailable
-from backend.web.context import request_id
+from backend.web.context import CredentialsInUrl, CrossSiteRequest, UnsupportedMediaType, request_id
 from backend.web.state import current_settings
 
 log = logging.getLogger("backend.web")
@@ -48,6 +48,9 @@ PROBLEMS: dict[type[LeadScoreError], tuple[int, str, str]] = {
     QualityGateFailed: (422, "Model failed its quality gates", "quality-gate"),
     SheetsError: (502, "Google Sheets did not accept the write", "sheets-api"),
     AuthUnavailable: (503, "Sign-in could not be checked", "auth-unavailable"),
+    CredentialsInUrl: (400, "Credentials in the URL", "credentials-in-url"),
+    CrossSiteRequest: (403, "Not allowed", "cross-site-request"),
+    UnsupportedMediaType: (415, "Unsupported media type", "unsupported-media-type"),
 }
 
 

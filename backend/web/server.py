@@ -46,9 +46,6 @@ MAX_HEADER_BYTES = 64 * 1024
 class InsecureBind(LeadScoreError):
     """A non-loopback address was asked for while no sign-in is configured."""
 
-    title = "Refusing to serve without sign-in"
-    slug = "insecure-bind"
-
 
 def check_bind(host: str, settings: Settings) -> None:
     """Raise InsecureBind when ``host`` is reachable from other machines and auth is off."""
