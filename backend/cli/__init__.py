@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from backend.cli import regions
 from backend.config import Settings
 from backend.errors import LeadScoreError, QualityGateFailed
 
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--no-leakage-guard", dest="leakage_guard", action="store_false",
                         help="do not exclude columns that look recorded after the outcome (for comparisons)")
         sp.add_argument("--json", action="store_true", help="print the card's metrics as JSON")
+        regions.add_geo_args(sp)
 
     t = sub.add_parser("train", help="train a model bundle on a lead sheet's history")
     t.add_argument("data", help="history: .csv, .xlsx, .parquet, or a Google Sheet tab as sheet://SPREADSHEET_ID/TAB")
@@ -99,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--dir", type=Path, help="models directory (default: LEADSCORE_MODEL_DIR or ./models)")
     m.add_argument("--force", action="store_true", help="promote a version that failed its quality gates")
     m.add_argument("--json", action="store_true", help="list as JSON")
+    regions.add_parser(sub)
     return p
 
 
@@ -149,7 +152,7 @@ def _train_config(args: argparse.Namespace) -> Any:
                     max_calibration_error=args.max_calibration_error, max_auc_drop=args.max_auc_drop,
                     max_lift_drop=args.max_lift_drop),
         seed=args.seed, name=args.name, cv_repeats=repeats, cv_folds=folds, tune=args.tune,
-        tune_budget_s=args.tune_budget, leakage=args.leakage_guard)
+        tune_budget_s=args.tune_budget, leakage=args.leakage_guard, geo=regions.geo_config(args))
 
 
 def _active_or_none(model_dir: Path) -> Any:
@@ -468,7 +471,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 
 
 COMMANDS = {"train": cmd_train, "retrain": cmd_retrain, "score": cmd_score, "evaluate": cmd_evaluate,
-            "serve": cmd_serve, "models": cmd_models}
+            "serve": cmd_serve, "models": cmd_models, "regions": regions.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

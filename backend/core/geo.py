@@ -23,7 +23,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backend.core.schema import clean_cell, is_blank, missing_mask, normalize_name, per_distinct, resolve_column
+from backend.core.schema import (
+    Column,
+    clean_cell,
+    is_blank,
+    missing_mask,
+    normalize_name,
+    per_distinct,
+    resolve_column,
+)
 from backend.errors import BadInput
 
 EARTH_RADIUS_MI = 3958.8          # mean Earth radius (IUGG), miles
@@ -345,6 +353,18 @@ class RegionClusters:
 
 # ---------------------------------------------------------------- model features
 
+@dataclass(frozen=True)
+class GeoConfig:
+    """What training needs to add geo features: the ZIP column and the company's sites."""
+
+    zip_column: str
+    sites: tuple[Site, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the training fingerprint."""
+        return {"zip_column": normalize_name(self.zip_column), "sites": [[s.name, s.zip] for s in self.sites]}
+
+
 def miles_text(miles: float, site: str) -> str:
     """'12 mi from Houston' (a reason's wording)."""
     return f"{miles:,.0f} mi from {site}"
@@ -413,6 +433,19 @@ class GeoFeatures:
                 fixed.append(text)
             out.append(fixed)
         return out
+
+    def schema_columns(self) -> list[Column]:
+        """The added columns as the feature builder reads them (their levels are known, not inferred)."""
+        def category(name: str, labels: list[str], reason: str) -> Column:
+            levels = [clean_cell(v) for v in labels]
+            return Column(name, "category", reason, levels=levels, labels=dict(zip(levels, labels)))
+
+        cols = [Column(DISTANCE, "numeric", f"miles from the ZIP code in '{self.zip_column}' to the nearest site"),
+                category(SITE, [s.name for s in self.sites], "the nearest site")]
+        if self.regions_ is not None:
+            cols.append(category(REGION, self.regions_.names, f"{self.regions_.k} regions learnt from the "
+                                                               "customers' locations"))
+        return cols
 
     def columns(self) -> list[str]:
         """The columns :meth:`augment` adds."""

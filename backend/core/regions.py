@@ -214,7 +214,7 @@ def build_report(frame: pd.DataFrame, *, target: str, positive: str, zip_column:
     if where.unknown or where.blank:
         notes.append(f"{where.unknown} row(s) have a ZIP that is not a known US ZIP code"
                      + (f" (e.g. {', '.join(where.unknown_examples[:3])})" if where.unknown_examples else "")
-                     + f" and {where.blank} have none: they are left out of the distances.")
+                     + f"; {where.blank} row(s) have no ZIP. They are counted but left out of the distances.")
     if where.repaired:
         notes.append(f"{where.repaired} ZIP code(s) had lost their leading zero (e.g. 2134 for 02134) and were "
                      "read with it.")
@@ -246,3 +246,14 @@ def _targets(frame: pd.DataFrame, pick: np.ndarray, site_idx: np.ndarray, miles:
     user = frame.iloc[rows].reset_index(drop=True)
     user = user.drop(columns=[c for c in user.columns if str(c) in extra.columns])
     return pd.concat([extra, user], axis=1)
+
+
+def model_expected_value(bundle: Any, frame: pd.DataFrame) -> np.ndarray:
+    """Close probability × predicted value per row from a model bundle (probability alone without a value model)."""
+    from backend.core.scoring import score_frame
+
+    result = score_frame(bundle, frame, with_reasons=False)
+    ev = result.close_probability * (result.predicted_mrr if result.predicted_mrr is not None else 1.0)
+    ev = np.asarray(ev, dtype=float).copy()
+    ev[list(result.errors)] = np.nan
+    return ev
