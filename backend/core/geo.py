@@ -398,7 +398,7 @@ class GeoFeatures:
         where = locate(frame[column])
         mask = np.asarray(customers, dtype=bool)
         regions = RegionClusters.fit(where.lat[mask], where.lon[mask], where.city[mask], where.state[mask], seed=seed)
-        return cls(column, sites, regions, where.summary())
+        return cls(column, sites, regions, {**where.summary(), "customers_for_regions": int(mask.sum())})
 
     def augment(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` plus the geo columns; unchanged when it has no ZIP column."""
