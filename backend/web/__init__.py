@@ -22,8 +22,7 @@ if TYPE_CHECKING:
 def create_app(settings: Settings | None = None, *, bundle: ModelBundle | None = None,
                sheets_writer: Any = None) -> Flask:
     """Build the app; ``bundle`` and ``sheets_writer`` override the lazily loaded ones."""
-    from backend.web import health, model, score, sheet_score  # here: keeps `import backend.web` light
-    from backend.web import regions
+    from backend.web import health, model, regions, score, sheet_score  # here: keeps `import backend.web` light
 
     settings = settings or Settings.from_env()
     app = Flask(__name__)
