@@ -58,7 +58,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     report = build_report(frame, target=args.target, positive=args.positive, zip_column=zip_column, sites=sites,
                           value=args.value, industry=args.industry, radius=args.radius, top_sites=args.top_sites,
                           expected_value=expected, seed=args.seed)
-    paths = write_report(report, args.out, source=str(args.data))
+    source = str(args.data) if str(args.data).startswith("sheet://") else Path(args.data).name
+    paths = write_report(report, args.out, source=source)
     for line in report.summary:
         print(line)
     for note in report.notes:
