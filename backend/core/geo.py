@@ -42,9 +42,11 @@ GEO_COLUMNS = (DISTANCE, SITE, REGION)
 K_RANGE = (2, 8)
 MIN_CUSTOMERS_FOR_REGIONS = 10
 _SILHOUETTE_SAMPLE = 2000         # silhouette on at most this many customers (it is O(n²))
+_FIT_SAMPLE = 5000                # k-means on at most this many customers (a seeded sample)
 _ZIP_HEADER = re.compile(r"zip|postal|post code|postcode", re.IGNORECASE)
 _DIGITS = re.compile(r"^\d+$")
-_TABLE_FROM = 2000                # this many distinct ZIPs or more: load the whole table once
+_TABLE_FROM = 50                  # this many distinct ZIPs or more: load the whole table once (~1 s;
+                                  # one zipcodes.matching call costs ~10 ms)
 
 
 # ---------------------------------------------------------------- ZIP codes
@@ -170,18 +172,14 @@ def locate(values: pd.Series | Sequence[object]) -> Located:
     series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
     zips = per_distinct(series, normalize_zip, None)
     blank = missing_mask(series)                       # blank, or a placeholder such as N/A
-    distinct = sorted({z for z in zips if z is not None})
+    codes, distinct = pd.factorize(zips, use_na_sentinel=True)
     if len(distinct) >= _TABLE_FROM:
         zip_table()
-    places = {z: lookup(z) for z in distinct}
-    n = len(series)
-    lat, lon = np.full(n, np.nan), np.full(n, np.nan)
-    city, state = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
-    for z, place in places.items():
-        if place is None:
-            continue
-        rows = zips == z
-        lat[rows], lon[rows], city[rows], state[rows] = place.lat, place.lon, place.city, place.state
+    places = [lookup(z) for z in distinct] + [None]  # code -1 (no ZIP) picks the last entry
+    lat = np.array([p.lat if p else np.nan for p in places])[codes]
+    lon = np.array([p.lon if p else np.nan for p in places])[codes]
+    city = np.array([p.city if p else "" for p in places], dtype=object)[codes]
+    state = np.array([p.state if p else "" for p in places], dtype=object)[codes]
     unknown = ~blank & np.isnan(lat)
     repaired = per_distinct(series, _lost_zero, False).astype(bool) & ~np.isnan(lat)
     examples = list(dict.fromkeys(str(v).strip() for v in series[unknown]))[:5]
@@ -289,7 +287,7 @@ class RegionClusters:
     k: int
     silhouette: dict[int, float]                  # k → mean silhouette on the customers
     criterion: str = (f"k from {K_RANGE[0]} to {K_RANGE[1]} with the highest mean silhouette of the customers' "
-                      "locations (k-means on points of the unit sphere, seeded)")
+                      "locations (k-means on points of the unit sphere, seeded; at most 5,000 customers, sampled)")
 
     @classmethod
     def fit(cls, lat: np.ndarray, lon: np.ndarray, city: np.ndarray, state: np.ndarray, *, seed: int = 0
@@ -303,20 +301,22 @@ class RegionClusters:
         distinct = len(np.unique(np.round(points, 6), axis=0))
         if known.sum() < MIN_CUSTOMERS_FOR_REGIONS or distinct < K_RANGE[0] + 1:
             return None
+        rng = np.random.default_rng(seed)
+        fit_on = points if len(points) <= _FIT_SAMPLE else points[rng.choice(len(points), _FIT_SAMPLE, replace=False)]
         scores: dict[int, float] = {}
         models: dict[int, Any] = {}
         for k in range(K_RANGE[0], min(K_RANGE[1], distinct - 1) + 1):
-            km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(points)
-            sample = min(_SILHOUETTE_SAMPLE, len(points))
-            scores[k] = round(float(silhouette_score(points, km.labels_, sample_size=sample, random_state=seed)), 4)
+            km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(fit_on)
+            sample = min(_SILHOUETTE_SAMPLE, len(fit_on))
+            scores[k] = round(float(silhouette_score(fit_on, km.labels_, sample_size=sample, random_state=seed)), 4)
             models[k] = km
         best = max(scores, key=lambda k: (scores[k], -k))
         km = models[best]
+        labels = km.predict(points)
         centers = []
         for c in km.cluster_centers_:
             x, y, z = c / np.linalg.norm(c)
             centers.append((round(math.degrees(math.asin(z)), 5), round(math.degrees(math.atan2(y, x)), 5)))
-        labels = km.labels_
         places = np.array([f"{c}, {s}" if c else s for c, s in zip(city[known], state[known])], dtype=object)
         names: list[str] = []
         for r in range(best):
