@@ -15,6 +15,7 @@ Method
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 
@@ -52,10 +53,8 @@ def main() -> None:
         warm.append(time.perf_counter() - started)
     started = time.perf_counter()
     for z in cells[:300]:
-        try:
+        with contextlib.suppress(ValueError):
             zipcodes.matching(str(z).zfill(5))
-        except ValueError:
-            pass
     naive = (time.perf_counter() - started) / 300 * n
     print(f"locate {n:,} ZIP cells ({where.summary()['located']:,} placed, {where.repaired:,} repaired, "
           f"{where.unknown + where.blank:,} not ZIPs): cold {cold:.2f}s, warm median {statistics.median(warm):.2f}s; "
