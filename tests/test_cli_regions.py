@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -69,3 +70,13 @@ def test_train_with_zip_needs_sites_too(sheet: tuple[Path, Path], tmp_path: Path
     assert main(["train", str(leads), "--target", "Status", "--positive", "Won", "--zip", "ZIP",
                  "--out", str(tmp_path)]) == 2
     assert "--sites FILE" in capsys.readouterr().err
+
+
+def test_train_with_sites_finds_the_zip_column_and_records_geo(sheet: tuple[Path, Path], tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    leads, sites = sheet
+    assert main(["train", str(leads), "--target", "Status", "--positive", "Won", "--value", "MRR", "--sites",
+                 str(sites), "--out", str(tmp_path), "--cv", "0", "--force", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    card = json.loads((Path(out["bundle"]) / "card.json").read_text())
+    assert card["geo"]["zip_column"] == "ZIP" and len(card["geo"]["sites"]) == 6

@@ -99,3 +99,18 @@ def test_geo_frame_columns_are_not_left_on_the_users_frame(geo_sample, trained: 
     columns = list(leads.columns)
     score_frame(trained.bundle, leads)
     assert list(leads.columns) == columns and isinstance(leads, pd.DataFrame)
+
+
+def test_a_geo_model_is_compared_with_an_active_geo_model(trained: TrainResult, geo_sample, geo_config) -> None:  # type: ignore[no-untyped-def]
+    """The active model's geo columns come from the ZIP column: the comparison is not skipped as 'missing'."""
+    again = train(geo_sample.leads, tiny_config(geo=geo_config, report=False, seed=1), active=trained.bundle)
+    comparison = again.bundle.card["comparison"]
+    assert "lacks" not in comparison.get("reason", "")
+    assert comparison["status"] in ("compared", "skipped")
+    if comparison["status"] == "skipped":  # only for too few rows new to the active model
+        assert "held-out rows are new" in comparison["reason"]
+
+
+def test_zip_column_is_found_when_not_named(geo_sample, geo_config) -> None:  # type: ignore[no-untyped-def]
+    setup = GeoConfig(zip_column=None, sites=geo_config.sites)
+    assert setup.resolve(geo_sample.leads) == "ZIP"

@@ -72,9 +72,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def add_geo_args(sp: argparse.ArgumentParser) -> None:
     """``--zip COL --sites FILE`` for training: adds distance / nearest site / sales region features."""
     sp.add_argument("--zip", dest="zip_column", metavar="COL",
-                    help="a US ZIP code column: with --sites, adds distance to the nearest site, the site and a "
+                    help="the US ZIP code column for --sites (default: found by its header and content)")
+    sp.add_argument("--sites", type=Path, metavar="FILE",
+                    help="the company's sites as a name,zip table: adds distance to the nearest site, the site and a "
                          "sales region as features")
-    sp.add_argument("--sites", type=Path, metavar="FILE", help="the company's sites as a name,zip table")
 
 
 def geo_config(args: argparse.Namespace) -> Any:
@@ -82,9 +83,8 @@ def geo_config(args: argparse.Namespace) -> Any:
     zip_column, sites_path = getattr(args, "zip_column", None), getattr(args, "sites", None)
     if zip_column is None and sites_path is None:
         return None
-    if zip_column is None or sites_path is None:
-        raise BadInput("Geo features need both --zip COL (the ZIP code column) and --sites FILE (name,zip of each "
-                       "site).")
+    if sites_path is None:
+        raise BadInput("Geo features need --sites FILE (name,zip of each of the company's sites) with --zip COL.")
     from backend.core.geo import GeoConfig, sites_from_frame
     from backend.sources.files import read_table
 

@@ -357,12 +357,23 @@ class RegionClusters:
 class GeoConfig:
     """What training needs to add geo features: the ZIP column and the company's sites."""
 
-    zip_column: str
+    zip_column: str | None            # None: found by header and content
     sites: tuple[Site, ...]
 
     def to_dict(self) -> dict[str, Any]:
         """For the training fingerprint."""
-        return {"zip_column": normalize_name(self.zip_column), "sites": [[s.name, s.zip] for s in self.sites]}
+        return {"zip_column": normalize_name(self.zip_column) if self.zip_column else None,
+                "sites": [[s.name, s.zip] for s in self.sites]}
+
+    def resolve(self, frame: pd.DataFrame) -> str:
+        """The ZIP column of ``frame``: the one named, or the one found by header and content."""
+        if self.zip_column:
+            return resolve_column(frame, self.zip_column, "ZIP")
+        found = detect_zip_column(frame)
+        if found is None:
+            raise BadInput("No column of ZIP codes was found (a header such as 'ZIP' or 'Postal Code' with 5-digit "
+                           "US ZIP codes). Name it with --zip COL.")
+        return found
 
 
 def miles_text(miles: float, site: str) -> str:

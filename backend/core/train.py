@@ -383,7 +383,7 @@ def _mean_abs_contributions(booster: xgb.Booster, x: pd.DataFrame, names: list[s
 def _with_geo(setup: GeoConfig, history: pd.DataFrame, customers: np.ndarray, schema: Schema, seed: int,
               now: float) -> tuple[FeatureBuilder, pd.DataFrame]:
     """The feature builder and matrix with the geo features; the ZIP column itself is read only through them."""
-    geo = GeoFeatures.fit(history, setup.zip_column, setup.sites, customers, seed=seed)
+    geo = GeoFeatures.fit(history, setup.resolve(history), setup.sites, customers, seed=seed)
     key = normalize_name(geo.zip_column)
     columns = [Column(c.name, "geo", "read as distance to the nearest site, the site and the sales region")
                if c.key == key else c for c in schema.columns]
