@@ -90,6 +90,7 @@ def test_unknown_zip_rows_train_and_score(geo_sample, geo_config) -> None:  # ty
     leads.loc[leads.index[:40], "ZIP"] = "not a zip"
     result = train(leads, tiny_config(geo=geo_config, report=False, leakage=False))
     assert result.bundle.card["geo"]["training_zips"]["unknown"] > 0
+    assert any("hold no known US ZIP code (e.g. 'not a zip')" in n for n in result.notes)
     scored = score_frame(result.bundle, leads.head(5), with_reasons=False)
     assert np.isfinite(scored.close_probability).all()
 

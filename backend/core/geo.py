@@ -445,6 +445,23 @@ class GeoFeatures:
             out.append(fixed)
         return out
 
+    def notes(self) -> list[str]:
+        """What a person should know about the training rows' ZIP codes and the regions."""
+        seen = self.located_
+        out = []
+        if seen.get("unknown") or seen.get("blank"):
+            examples = ", ".join(repr(e) for e in seen.get("unknown_examples", [])[:3])
+            out.append(f"'{self.zip_column}': {seen.get('unknown', 0)} row(s) hold no known US ZIP code"
+                       + (f" (e.g. {examples})" if examples else "") + f" and {seen.get('blank', 0)} are blank; "
+                       "their distance, nearest site and region are left blank.")
+        if seen.get("repaired_leading_zeros"):
+            out.append(f"'{self.zip_column}': {seen['repaired_leading_zeros']} ZIP code(s) had lost their leading "
+                       "zero (2134 for 02134) and were read with it.")
+        if self.regions_ is None:
+            out.append(f"Too few customers have a known ZIP code to learn sales regions (at least "
+                       f"{MIN_CUSTOMERS_FOR_REGIONS} are needed): only distance and nearest site are features.")
+        return out
+
     def schema_columns(self) -> list[Column]:
         """The added columns as the feature builder reads them (their levels are known, not inferred)."""
         def category(name: str, labels: list[str], reason: str) -> Column:

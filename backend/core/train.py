@@ -433,6 +433,7 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
     if config.geo is not None:  # sales regions are learnt from the customers among the fit rows only
         builder, x = _with_geo(config.geo, history, won & np.isin(np.arange(n_lab), fit), schema, config.seed, now)
         schema = builder.schema
+        notes.extend(builder.geo.notes() if builder.geo is not None else [])
 
     # The leakage guard: judged on the fit rows only, before any booster sees the data.
     findings: list[Finding] = []
