@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from backend.core import geo
 from backend.errors import BadInput
@@ -42,6 +44,14 @@ def test_haversine_is_zero_at_the_same_point_and_half_the_earth_at_antipodes() -
 ])
 def test_normalize_zip_repairs_leading_zeros_and_refuses_non_zips(cell: object, expected: str | None) -> None:
     assert geo.normalize_zip(cell) == expected
+
+
+@given(st.integers(min_value=100, max_value=99999), st.sampled_from(["int", "float", "text", "padded", "plus4"]))
+def test_any_zip_reads_back_as_five_digits_however_the_sheet_stored_it(number: int, form: str) -> None:
+    zip5 = f"{number:05d}"
+    cell = {"int": number, "float": float(number), "text": str(number), "padded": zip5,
+            "plus4": f"{zip5}-0001"}[form]
+    assert geo.normalize_zip(cell) == zip5
 
 
 def test_locate_counts_unknown_blank_and_repaired_cells_without_failing() -> None:
