@@ -77,7 +77,7 @@ def test_zip_column_is_detected_when_not_named(app: Flask, body: dict[str, Any])
 ])
 def test_bad_requests_are_400_with_an_actionable_message(app: Flask, body: dict[str, Any], changes: dict[str, Any],
                                                          words: str) -> None:
-    response = _post(app, body, **changes)
+    response = _post(app, body, **{"use_model": False, **changes})
     assert response.status_code == 400
     assert words in response.get_json()["detail"]
     assert_documented("POST", "/v1/regions", response)
