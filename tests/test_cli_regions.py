@@ -80,3 +80,10 @@ def test_train_with_sites_finds_the_zip_column_and_records_geo(sheet: tuple[Path
     out = json.loads(capsys.readouterr().out)
     card = json.loads((Path(out["bundle"]) / "card.json").read_text())
     assert card["geo"]["zip_column"] == "ZIP" and len(card["geo"]["sites"]) == 6
+    # the report ranks its targets by that model's expected value
+    report = tmp_path / "report"
+    assert main(["regions", str(leads), "--target", "Status", "--positive", "Won", "--value", "MRR", "--industry",
+                 "Industry", "--sites", str(sites), "--model", out["bundle"], "-o", str(report)]) == 0
+    assert "31 targets (ranked by model expected value)" in capsys.readouterr().out
+    targets = pd.read_csv(report / "targets.csv")
+    assert targets["Expected Value"].is_monotonic_decreasing and targets["Expected Value"].notna().all()
