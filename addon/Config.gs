@@ -262,3 +262,30 @@ function expandRowRanges_(text) {
   });
   return rows;
 }
+
+/** Document property holding the "Where to sell" form's last values (see Regions.gs). */
+const REGIONS_PROP = 'leadscore.regions';
+
+/**
+ * The "Where to sell" form as last submitted in this spreadsheet.
+ *
+ * @return {!Object} the stored values ({} when none or unreadable).
+ */
+function loadRegionForm_() {
+  const text = PropertiesService.getDocumentProperties().getProperty(REGIONS_PROP);
+  try {
+    const stored = text ? JSON.parse(text) : {};
+    return stored && typeof stored === 'object' ? stored : {};
+  } catch (err) {
+    return {};
+  }
+}
+
+/**
+ * Remembers the "Where to sell" form for everyone using this spreadsheet.
+ *
+ * @param {!Object} values the form's values (column names, sites text, radius).
+ */
+function storeRegionForm_(values) {
+  PropertiesService.getDocumentProperties().setProperty(REGIONS_PROP, JSON.stringify(values));
+}

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from backend.cli import regions
 from backend.cli.common import EXIT_OK, progress_bar, target_args
 from backend.config import Settings
 from backend.core.evaluate import Gates
@@ -69,6 +70,7 @@ def training_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--no-leakage-guard", dest="leakage_guard", action="store_false",
                     help="do not exclude columns that look recorded after the outcome (for comparisons)")
     sp.add_argument("--json", action="store_true", help="print the card's metrics as JSON")
+    regions.add_geo_args(sp)
 
 
 def _cv_spec(text: str) -> tuple[int, int]:
@@ -100,7 +102,7 @@ def _train_config(args: argparse.Namespace) -> Any:
                     max_calibration_error=args.max_calibration_error, max_auc_drop=args.max_auc_drop,
                     max_lift_drop=args.max_lift_drop),
         seed=args.seed, name=args.name, cv_repeats=repeats, cv_folds=folds, tune=args.tune,
-        tune_budget_s=args.tune_budget, leakage=args.leakage_guard)
+        tune_budget_s=args.tune_budget, leakage=args.leakage_guard, geo=regions.geo_config(args))
 
 
 def _active_or_none(model_dir: Path) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backend.core.geo import GeoFeatures
 from backend.core.schema import (
     OTHER_LEVEL,
     PLACEHOLDERS,
@@ -60,8 +61,9 @@ class FeatureBuilder:
     so each feature's contribution belongs to exactly one of the user's columns.
     """
 
-    def __init__(self, schema: Schema) -> None:
+    def __init__(self, schema: Schema, geo: GeoFeatures | None = None) -> None:
         self.schema = schema
+        self.geo = geo  # distance / nearest site / region columns derived from a ZIP column
         self.columns_: list[Column] = schema.features
         self.feature_names_: list[str] = [f"f{i}" for i in range(len(self.columns_))]
         self.categories_: dict[str, list[str]] = {
@@ -69,14 +71,26 @@ class FeatureBuilder:
 
     def to_json(self) -> dict[str, Any]:
         """The fitted preprocessing as plain data (no pickle: loading it never runs code)."""
-        return {"format": 1, "columns": self.schema.to_json()}
+        data: dict[str, Any] = {"format": 1, "columns": self.schema.to_json()}
+        if self.geo is not None:
+            data["geo"] = self.geo.to_json()
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FeatureBuilder:
         """Rebuild the preprocessing saved by :meth:`to_json`."""
         if data.get("format") != 1:
             raise ValueError(f"unsupported preprocessing format {data.get('format')!r}")
-        return cls(Schema.from_json(data["columns"]))
+        geo = GeoFeatures.from_json(data["geo"]) if data.get("geo") else None
+        return cls(Schema.from_json(data["columns"]), geo=geo)
+
+    def augment(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with the columns the builder derives (the geo features), when it has any."""
+        return self.geo.augment(frame) if self.geo is not None else frame
+
+    def reword(self, reasons: list[list[str]], augmented: pd.DataFrame) -> list[list[str]]:
+        """Reasons about derived columns in plain words ('12 mi from Houston ↑')."""
+        return self.geo.reword(reasons, augmented) if self.geo is not None else reasons
 
     @property
     def feature_types_(self) -> list[str]:
@@ -90,6 +104,7 @@ class FeatureBuilder:
         Row order is ``frame``'s; NaN is missing.  Scoring feeds this straight to XGBoost.
         """
         now = today_days() if now_days is None else now_days
+        frame = self.augment(frame)
         positions, missing, unknown = match_columns(self.schema, frame.columns)
         report = TransformReport(missing=missing, unknown=unknown)
         n = len(frame)

@@ -307,8 +307,10 @@ def score_frame(bundle: ModelBundle, frame: pd.DataFrame, *, now_days: float | N
                               f"{expected}. Check the header row (row 1) or train a model on this sheet.")
     preds = predict(bundle, features, contributions=with_reasons)
     thresholds = bundle.card["thresholds"]
-    reasons = (reasons_text(bundle, frame, features, preds.contributions)
-               if with_reasons and preds.contributions is not None else [[] for _ in range(len(frame))])
+    reasons: list[list[str]] = [[] for _ in range(len(frame))]
+    if with_reasons and preds.contributions is not None:
+        shown = bundle.features.augment(frame)  # derived (geo) columns are reasons too
+        reasons = bundle.features.reword(reasons_text(bundle, shown, features, preds.contributions), shown)
     errors = {i: "no values in any of the model's columns" for i in report.empty_rows}
     warnings = _warnings(report, frame, bundle.regressor is not None, bundle.features.columns_)
     if errors:

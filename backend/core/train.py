@@ -49,13 +49,16 @@ from backend.core.evaluate import (
     value_metrics,
 )
 from backend.core.features import FeatureBuilder, today_days
+from backend.core.geo import GeoConfig, GeoFeatures
 from backend.core.labels import outcome_labels
 from backend.core.leakage import Finding, LeakageRules, apply_findings, find_leaks
 from backend.core.outputs import OUTPUT_COLUMNS
 from backend.core.quality import data_quality, quality_notes
 from backend.core.schema import (
     FEATURE_ROLES,
+    Column,
     RoleOverrides,
+    Schema,
     describe_overrides,
     infer_schema,
     match_columns,
@@ -102,6 +105,7 @@ class TrainConfig:
     tune_candidates: int = 8
     tune_budget_s: float = 120.0
     now_days: float | None = None             # reference day for date ages (default: today, UTC)
+    geo: GeoConfig | None = None              # ZIP column + sites: distance, nearest site, region features
 
 
 @dataclass
@@ -140,6 +144,8 @@ def config_fingerprint(config: TrainConfig) -> str:
             "max_rounds": config.max_rounds, "params": config.params, "leakage": config.leakage,
             "leakage_rules": config.leakage_rules.to_dict(), "cv": [config.cv_repeats, config.cv_folds],
             "tune": [config.tune, config.tune_candidates]}
+    if config.geo is not None:
+        body["geo"] = config.geo.to_dict()
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -301,7 +307,7 @@ def _compare_with_active(active: ModelBundle | None, history: pd.DataFrame, targ
             their.get("positive", ""), config.positive):
         return skipped(f"the active model predicts {their.get('column')} = {their.get('positive')}, "
                        f"not {target} = {config.positive}")
-    _, missing, _ = match_columns(active.features.schema, history.columns)
+    _, missing, _ = match_columns(active.features.schema, active.features.augment(history).columns)
     if missing:
         return skipped(f"the active model reads columns this data lacks: {', '.join(missing[:5])}")
     uses_leak = sorted(c.name for c in active.features.columns_ if normalize_name(c.name) in leaked)
@@ -347,6 +353,17 @@ def _mean_abs_contributions(booster: xgb.Booster, x: pd.DataFrame, names: list[s
     return [{"column": names[j], "mean_abs_contribution": round(float(mean[j]), 4)} for j in order]
 
 
+def _with_geo(setup: GeoConfig, history: pd.DataFrame, customers: np.ndarray, schema: Schema, seed: int,
+              now: float) -> tuple[FeatureBuilder, pd.DataFrame]:
+    """The feature builder and matrix with the geo features; the ZIP column itself is read only through them."""
+    geo = GeoFeatures.fit(history, setup.resolve(history), setup.sites, customers, seed=seed)
+    key = normalize_name(geo.zip_column)
+    columns = [Column(c.name, "geo", "read as distance to the nearest site, the site and the sales region")
+               if c.key == key else c for c in schema.columns]
+    builder = FeatureBuilder(Schema([*columns, *geo.schema_columns()]), geo=geo)
+    return builder, builder.transform(history, now_days=now)[0]
+
+
 def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | None = None,
           active: ModelBundle | None = None) -> TrainResult:
     """Fit, calibrate and evaluate a model bundle on a lead sheet's labelled rows.
@@ -386,6 +403,10 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
     rest, test = _split(n_lab, y, config.test_size, config.seed)
     fit, valid = _split(len(rest), y[rest], config.validation_size / (1 - config.test_size), config.seed)
     fit, valid = rest[fit], rest[valid]
+    if config.geo is not None:  # sales regions are learnt from the customers among the fit rows only
+        builder, x = _with_geo(config.geo, history, won & np.isin(np.arange(n_lab), fit), schema, config.seed, now)
+        schema = builder.schema
+        notes.extend(builder.geo.notes() if builder.geo is not None else [])
 
     # The leakage guard: judged on the fit rows only, before any booster sees the data.
     findings: list[Finding] = []
@@ -398,7 +419,7 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
             schema = apply_findings(schema, findings, config.overrides.keep)
             still = {col.name for col in schema.features}
             kept = [i for i, c in enumerate(builder.columns_) if c.name in still]
-            builder = FeatureBuilder(schema)
+            builder = FeatureBuilder(schema, geo=builder.geo)
             x = x.iloc[:, kept].set_axis(builder.feature_names_, axis=1)
             if not builder.columns_:
                 names = ", ".join(f.column for f in findings)
@@ -491,6 +512,7 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
                     "score_bands": score_bands(y[test], scores_test, p_test, test_values),
                     "top_features": top_features},
         "comparison": comparison,
+        "geo": builder.geo.card() if builder.geo is not None else None,
         "thresholds": {
             "decision": threshold,
             "score_cutpoints": cutpoints,

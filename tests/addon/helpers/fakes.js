@@ -94,6 +94,14 @@ class FakeRange {
   getValue() {
     throw new Error('getValue() reads one cell: the add-on must read whole ranges with getValues()');
   }
+  setValues(values) {
+    if (values.length !== this.numRows || values.some((row) => row.length !== this.numCols)) {
+      throw new Error(`The data has ${values.length} rows but the range ${this.getA1Notation()} has ${this.numRows}`);
+    }
+    this.sheet.spreadsheet.writes.push({ sheet: this.sheet.name, range: this.getA1Notation() });
+    values.forEach((row, r) => row.forEach((v, c) => this.sheet.setCell(this.row + r, this.col + c, v)));
+    return this;
+  }
   activate() {
     this.sheet.spreadsheet.activeSheet = this.sheet;
     this.sheet.spreadsheet.activeRanges = [this];
@@ -157,6 +165,7 @@ class FakeSheet {
   isRowHiddenByUser(row) { this.hiddenChecks++; return this.hiddenRows.has(row); }
   getActiveRangeList() { return this.spreadsheet.getActiveRangeList(); }
   activate() { this.spreadsheet.activeSheet = this; return this; }
+  setFrozenRows(n) { this.frozenRows = n; return this; }
 
   /** Test helper: selects ranges given in A1 notation, like a ctrl-click selection. */
   select(...a1) {
@@ -183,7 +192,15 @@ class FakeSpreadsheet {
     this.activeSheet = this.sheets[0];
     this.activeRanges = [];
     this.reads = [];
+    this.writes = [];
     this.toasts = [];
+  }
+  insertSheet(name) {
+    if (this.getSheetByName(name)) throw new Error(`A sheet with the name "${name}" already exists.`);
+    const sheet = new FakeSheet(this, { name, sheetId: 2000 + this.sheets.length });
+    this.sheets.push(sheet);
+    this.activeSheet = sheet;
+    return sheet;
   }
   getId() { return this.id; }
   getName() { return this.name; }

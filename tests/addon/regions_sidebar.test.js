@@ -1,0 +1,124 @@
+'use strict';
+/**
+ * The sidebar's "Where to sell" form in headless Chromium (Debian's /usr/bin/chromium):
+ * it loads its last values, sends the form, keeps its button disabled while the call is in
+ * flight, and shows the answer (or the failure) as text.
+ */
+const { describe, it, before, after, test } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const http = require('node:http');
+
+const { loadAddon } = require('./helpers/loader');
+
+const CHROMIUM = '/usr/bin/chromium';
+const SKIP = fs.existsSync(CHROMIUM) ? false :
+  `${CHROMIUM} is missing: install it (apt-get install -y chromium) to run the sidebar tests`;
+
+/** google.script.run stand-in: records calls; answers from window.__gs.responses or, if manual, on respond(). */
+function installStub() {
+  const gs = { calls: [], pending: [], responses: {} };
+  const runner = (success, failure) => new Proxy({}, {
+    get(_, prop) {
+      if (prop === 'withSuccessHandler') return (fn) => runner(fn, failure);
+      if (prop === 'withFailureHandler') return (fn) => runner(success, fn);
+      if (prop === 'withUserObject') return () => runner(success, failure);
+      return (...args) => {
+        gs.calls.push({ name: prop, args: JSON.parse(JSON.stringify(args)) });
+        const answer = gs.responses[prop];
+        const settle = (a) => (a && 'error' in a ? failure && failure(new Error(a.error)) : success && success(a && a.value));
+        if (answer && answer.manual) gs.pending.push({ name: prop, settle });
+        else setTimeout(() => settle(answer || { error: `No stub answer for ${prop}` }), 0);
+      };
+    },
+  });
+  gs.respond = (name, answer) => gs.pending.splice(gs.pending.findIndex((p) => p.name === name), 1)[0].settle(answer);
+  window.__gs = gs;
+  window.google = { script: { run: runner(null, null), host: { close() {}, setHeight() {} } } };
+}
+
+const STATE = {
+  settings: { backendUrl: 'https://leadscore.example.com', keyColumn: '', maxRows: 500, apiKeySet: false,
+    autoRescore: { enabled: false, sheet: null } },
+  lastRun: null, sheet: 'Leads', columns: ['Company', 'Industry', 'ZIP', 'Status', 'MRR'],
+};
+const STORED = { target: 'Status', positive: 'Won', value: 'MRR', industry: 'Industry', zip: 'ZIP',
+  sites: 'Boston, 02108\nIndianapolis, 46204', radius: 100 };
+
+if (SKIP) {
+  test('where-to-sell form in Chromium', { skip: SKIP }, () => {});
+} else {
+  describe('where-to-sell form in Chromium', () => {
+    let browser;
+    let server;
+    let baseUrl;
+
+    before(async () => {
+      const addon = loadAddon();
+      addon.call('showSidebar');
+      const html = addon.ui.sidebars[0].getContent();
+      server = http.createServer((req, res) => {
+        res.writeHead(req.url === '/sidebar' ? 200 : 404, { 'Content-Type': 'text/html; charset=utf-8' });
+        res.end(req.url === '/sidebar' ? html : '');
+      });
+      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+      baseUrl = `http://127.0.0.1:${server.address().port}`;
+      const { chromium } = require('playwright-core');
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+    });
+
+    after(async () => {
+      if (browser) await browser.close();
+      if (server) await new Promise((resolve) => server.close(resolve));
+    });
+
+    async function open(responses) {
+      const context = await browser.newContext({ viewport: { width: 300, height: 1200 } });
+      const page = await context.newPage();
+      page.errors = [];
+      page.on('pageerror', (err) => page.errors.push(err));
+      await page.route((url) => !url.href.startsWith(baseUrl), (route) => route.abort());
+      await page.addInitScript(installStub);
+      await page.addInitScript((answers) => { window.__gs.responses = answers; }, Object.assign({
+        getSidebarState: { value: STATE }, getRegionSettings: { value: STORED },
+      }, responses));
+      await page.goto(`${baseUrl}/sidebar`);
+      await page.waitForFunction(() => document.getElementById('regions-sites').value !== '');
+      await page.click('#regions summary');
+      return page;
+    }
+
+    it('fills the form, sends it, disables its button while waiting, then shows the result', async () => {
+      const page = await open({ findWhereToSell: { manual: true } });
+      assert.equal(await page.inputValue('#regions-target'), 'Status');
+      assert.equal(await page.inputValue('#regions-sites'), STORED.sites);
+      await page.fill('#regions-radius', '80');
+      await page.click('#regions-run');
+      const sent = await page.evaluate(() => window.__gs.calls.filter((c) => c.name === 'findWhereToSell'));
+      assert.equal(sent.length, 1);
+      assert.deepEqual(sent[0].args[0], Object.assign({}, STORED, { radius: '80' }));
+      assert.equal(await page.isDisabled('#regions-run'), true);
+      await page.evaluate(() => window.__gs.respond('findWhereToSell', { value: {
+        summary: ['Indianapolis: 3 customers within 80 mi, 57 prospects; 31 of them are in industries paying above average (<b>Finance</b>).'],
+        notes: ['2 row(s) have a ZIP that is not a known US ZIP code.'],
+        rankedBy: 'industry value', targets: 31, tab: 'Where to sell 2026-12-02', sheetId: 2001 } }));
+      await page.waitForSelector('#regions-summary:not([hidden])');
+      assert.equal(await page.isDisabled('#regions-run'), false);
+      assert.match(await page.textContent('#regions-message'), /31 prospects to call first, ranked by industry value, are in the new tab "Where to sell 2026-12-02"/);
+      const items = await page.$$eval('#regions-summary li', (els) => els.map((e) => e.textContent));
+      assert.equal(items.length, 2);
+      assert.match(items[0], /<b>Finance<\/b>/, 'text from the backend is shown as text, not HTML');
+      assert.deepEqual(page.errors, []);
+      await page.context().close();
+    });
+
+    it('shows a failure in words and enables the button again', async () => {
+      const page = await open({ findWhereToSell: { error: 'ScoringError: Sites, line 2 ("Indianapolis"): write the site\'s name, a comma and its ZIP code.' } });
+      await page.click('#regions-run');
+      await page.waitForSelector('#regions-message.error');
+      assert.match(await page.textContent('#regions-message'), /^Sites, line 2/);
+      assert.equal(await page.isDisabled('#regions-run'), false);
+      await page.context().close();
+    });
+  });
+}
