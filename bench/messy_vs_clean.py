@@ -32,7 +32,7 @@ def main() -> None:
         aucs = {}
         for name, frame in (("messy", history.messy), ("clean", history.clean)):
             started = time.perf_counter()
-            result = train(frame, TrainConfig(target="Status", positive="Won", value="MRR", report=False,
+            result = train(frame, TrainConfig(target="Status", positive="Won", value="MRR",
                                               max_rounds=args.max_rounds, now_days=20_800.0,
                                               gates=Gates(min_auc=0.5, min_precision=0.1, min_recall=0.1)))
             aucs[name] = result.bundle.card["metrics"]["classifier"]["auc"]

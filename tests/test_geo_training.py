@@ -28,7 +28,7 @@ def geo_config(geo_sample) -> GeoConfig:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def trained(geo_sample, geo_config) -> TrainResult:  # type: ignore[no-untyped-def]
-    return train(geo_sample.leads, tiny_config(geo=geo_config, report=False))
+    return train(geo_sample.leads, tiny_config(geo=geo_config))
 
 
 def test_card_records_the_geo_features(trained: TrainResult) -> None:
@@ -88,7 +88,7 @@ def test_geo_settings_change_the_training_fingerprint(geo_config: GeoConfig) -> 
 def test_unknown_zip_rows_train_and_score(geo_sample, geo_config) -> None:  # type: ignore[no-untyped-def]
     leads = geo_sample.leads.copy()
     leads.loc[leads.index[:40], "ZIP"] = "not a zip"
-    result = train(leads, tiny_config(geo=geo_config, report=False, leakage=False))
+    result = train(leads, tiny_config(geo=geo_config, leakage=False))
     assert result.bundle.card["geo"]["training_zips"]["unknown"] > 0
     assert any("hold no known US ZIP code (e.g. 'not a zip')" in n for n in result.notes)
     scored = score_frame(result.bundle, leads.head(5), with_reasons=False)
@@ -104,7 +104,7 @@ def test_geo_frame_columns_are_not_left_on_the_users_frame(geo_sample, trained: 
 
 def test_a_geo_model_is_compared_with_an_active_geo_model(trained: TrainResult, geo_sample, geo_config) -> None:  # type: ignore[no-untyped-def]
     """The active model's geo columns come from the ZIP column: the comparison is not skipped as 'missing'."""
-    again = train(geo_sample.leads, tiny_config(geo=geo_config, report=False, seed=1), active=trained.bundle)
+    again = train(geo_sample.leads, tiny_config(geo=geo_config, seed=1), active=trained.bundle)
     comparison = again.bundle.card["comparison"]
     assert "lacks" not in comparison.get("reason", "")
     assert comparison["status"] in ("compared", "skipped")
