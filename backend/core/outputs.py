@@ -17,6 +17,7 @@ SCORE_REASONS = "Score Reasons"
 SEGMENT = "Segment"
 SCORED_AT = "Scored At"
 MODEL_VERSION = "Model Version"
+RULE_POINTS = "Rule Points"   # written beside Lead Score when a points rulebook is used
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     LEAD_SCORE,
@@ -27,6 +28,9 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     SCORED_AT,
     MODEL_VERSION,
 )
+
+# Columns the product writes only in some modes (never features either).
+OPTIONAL_OUTPUT_COLUMNS: tuple[str, ...] = (RULE_POINTS,)
 
 # Sheets API number formats applied once to the output columns.
 NUMBER_FORMATS: dict[str, dict[str, str]] = {

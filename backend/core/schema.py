@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backend.core.outputs import OUTPUT_COLUMNS
+from backend.core.outputs import OPTIONAL_OUTPUT_COLUMNS, OUTPUT_COLUMNS
 from backend.errors import BadInput
 
 # Cell texts that mean "no value" (compared after trimming and case-folding).
@@ -364,7 +364,7 @@ def infer_schema(frame: pd.DataFrame, *, target: str | None = None, value: str |
     if unknown:
         raise BadInput(f"Column(s) named in the options are not in the sheet: {', '.join(unknown)}.",
                        column=unknown[0])
-    output_keys = {normalize_name(c) for c in OUTPUT_COLUMNS}
+    output_keys = {normalize_name(c) for c in (*OUTPUT_COLUMNS, *OPTIONAL_OUTPUT_COLUMNS)}
     min_count = max(5, int(min_level_share * len(frame)))
     columns: list[Column] = []
     for name in frame.columns:

@@ -32,6 +32,7 @@ from backend.core.outputs import (
     SCORED_AT,
     SEGMENT,
 )
+from backend.core.rules import add_rule_features, bundle_rulebook
 from backend.core.schema import Column, normalize_name
 from backend.errors import BadInput, NoUsableColumns
 from backend.store.bundle import ModelBundle
@@ -109,7 +110,10 @@ def lead_scores(expected_value: np.ndarray, cutpoints: Sequence[float]) -> np.nd
 
 
 def segments(probability: np.ndarray, mrr: np.ndarray | None, thresholds: dict[str, Any]) -> np.ndarray:
-    """Name each lead's kind: likely or not (decision threshold) × bigger or smaller deal."""
+    """Name each lead's kind: likely or not (decision threshold) × bigger or smaller deal.
+
+    The fallback for bundles trained without segments (``bundle.segments``: segments.py).
+    """
     likely = probability >= thresholds["decision"]
     if mrr is None:
         return np.where(likely, "Likely to close", "Nurture")
@@ -286,6 +290,12 @@ def score_frame(bundle: ModelBundle, frame: pd.DataFrame, *, now_days: float | N
                            predicted_mrr=empty if bundle.regressor is not None else None,
                            segment=np.zeros(0, dtype=object), reasons=[],
                            model={"name": bundle.name, "version": bundle.version})
+    book = bundle_rulebook(bundle.card)
+    if book is not None:  # a model trained with points rules reads each group's points
+        try:
+            frame = add_rule_features(frame, book, now_days)
+        except BadInput:
+            pass  # a rule's column is missing: those features are missing, and reported as such
     features, report = bundle.features.transform_matrix(frame, now_days=now_days)
     if bundle.features.columns_ and len(report.missing) == len(bundle.features.columns_):
         expected = ", ".join(c.name for c in bundle.features.columns_[:8])
@@ -306,7 +316,8 @@ def score_frame(bundle: ModelBundle, frame: pd.DataFrame, *, now_days: float | N
         lead_score=lead_scores(preds.expected_value, thresholds["score_cutpoints"]),
         close_probability=preds.probability,
         predicted_mrr=preds.mrr,
-        segment=segments(preds.probability, preds.mrr, thresholds),
+        segment=(bundle.segments.names(features) if bundle.segments is not None
+                 else segments(preds.probability, preds.mrr, thresholds)),
         reasons=reasons,
         errors=errors,
         warnings=warnings,

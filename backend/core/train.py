@@ -34,7 +34,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
-from backend.core import tuning
+from backend.core import rules, segments, tuning
 from backend.core.evaluate import (
     Gates,
     calibration_curve,
@@ -66,7 +66,7 @@ from backend.core.scoring import lead_scores, score_frame, sigmoid
 from backend.core.tuning import TuneResult
 from backend.errors import BadInput, LeadScoreError
 from backend.reports.model_report import HeldOut, render_report
-from backend.store.bundle import REPORT, TRAINING_ROWS, ModelBundle
+from backend.store.bundle import REPORT, SEGMENTS, TRAINING_ROWS, ModelBundle
 
 MIN_LABELLED = 50
 
@@ -102,6 +102,8 @@ class TrainConfig:
     tune_budget_s: float = 120.0
     report: bool = True                       # render report.html into the bundle
     now_days: float | None = None             # reference day for date ages (default: today, UTC)
+    rules: Any = None                         # a points Rulebook (core/rules.py): group points become features
+    segments: bool = True                     # cluster the leads into named segments (core/segments.py)
 
 
 @dataclass
@@ -353,6 +355,9 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
     the new model must not be worse (a quality gate).
     """
     notes: list[str] = []
+    if config.rules is not None:  # points rules: each group's points are a feature the model can use
+        frame = rules.add_rule_features(frame, config.rules, config.now_days if config.now_days is not None
+                                        else float(np.floor(today_days())))
     target = resolve_column(frame, config.target, "target")
     value = resolve_column(frame, config.value, "value") if config.value else None
     y_all, negatives = outcome_labels(frame[target], config.positive, config.negatives)
@@ -516,6 +521,20 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
     np.save(rows_buf, np.unique(hashes[rest]), allow_pickle=False)
     bundle = ModelBundle(card=card, features=builder, classifier=clf.booster, regressor=reg,
                          attachments={TRAINING_ROWS: rows_buf.getvalue()})
+    # Segments and the rules-vs-model comparison: read by the card, the report and scoring.
+    if config.segments:
+        value_all = np.full(len(frame), np.nan)
+        if values is not None:
+            value_all[labelled] = values
+        segs = segments.for_training(builder, pd.concat([history, frame[~labelled]]), np.r_[y, y_all[~labelled]],
+                                     np.r_[value_all[labelled], value_all[~labelled]],
+                                     top_features["close_probability"], now, config.seed)
+        if segs is not None:
+            bundle.segments = segs
+            bundle.attachments[SEGMENTS] = json.dumps(segs.to_json()).encode("utf-8")
+            card["segments"] = segs.summary()
+    if config.rules is not None:
+        card["rules"] = rules.rules_vs_model(config.rules, history.iloc[test], y[test], p_test, scores_test, now)
     heldout = HeldOut(y=y[test], probability=p_test, lead_score=scores_test, expected_value=ev_test,
                       mrr_predicted=mrr_test, value_actual=test_values)
     if config.report:
