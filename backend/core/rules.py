@@ -195,12 +195,19 @@ class Rulebook:
 
     @property
     def max_points(self) -> float:
-        """The most points a lead can get: each group's cap, or the sum of its positive points."""
+        """The most points a lead can get: per group, its positive points (capped by ``max``).
+
+        Rules that test one column with ``is`` on values no other such rule names cannot fire
+        together (a cell holds one value), so only the best of them counts towards the maximum.
+        """
         total = 0.0
-        for key in self.group_keys():
-            positive = sum(max(r.points, 0.0) for i, r in enumerate(self.rules) if self._key(i) == key)
-            cap = self.groups[key].max if key in self.groups else None
-            total += positive if cap is None else min(cap, positive)
+        grouped: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            grouped.setdefault(rule.group or "", []).append(rule)
+        for name, members in grouped.items():
+            best = _best_total(members)
+            cap = self.groups[name].max if name in self.groups else None
+            total += best if cap is None else min(cap, best)
         return total
 
     def columns(self) -> list[str]:
@@ -312,6 +319,23 @@ class Rulebook:
                     row.append(f"{name} points ×{f:.2f} (activity ageing)")
             texts.append(row)
         return [texts[i] for i in np.asarray(inverse).reshape(-1)]
+
+
+def _best_total(rules: Sequence[Rule]) -> float:
+    """The largest sum of positive points these rules can give one lead (see ``max_points``)."""
+    total = 0.0
+    by_column: dict[str, list[Rule]] = {}
+    for rule in rules:
+        c = rule.condition
+        if c.kind == "is" and rule.points > 0:
+            by_column.setdefault(normalize_name(str(c.column)), []).append(rule)
+        else:
+            total += max(rule.points, 0.0)
+    for same in by_column.values():
+        values = [{clean_cell(v) for v in r.condition.value} for r in same]
+        disjoint = sum(len(v) for v in values) == len(set().union(*values))
+        total += max(r.points for r in same) if disjoint else sum(r.points for r in same)
+    return total
 
 
 def points_to_score(points: np.ndarray, max_points: float) -> np.ndarray:

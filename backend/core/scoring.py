@@ -48,6 +48,7 @@ class Predictions:
     mrr: np.ndarray | None
     expected_value: np.ndarray
     contributions: np.ndarray | None = None  # rows × model columns, on log expected value
+    classifier_contributions: np.ndarray | None = None  # rows × model columns, classifier log-odds
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -93,7 +94,7 @@ def predict(bundle: ModelBundle, features: pd.DataFrame | np.ndarray, *, contrib
     if bundle.regressor is not None:
         mrr = np.clip(np.expm1(bundle.regressor.predict(dmatrix)), 0.0, None)
     expected = probability * mrr if mrr is not None else probability.copy()
-    contrib = None
+    contrib = c_clf = None
     if contributions:
         # Saabas contributions (approx_contribs): the same per-tree attribution idea as TreeSHAP at a
         # fraction of the cost; reasons only need each lead's top drivers and their direction.
@@ -101,7 +102,7 @@ def predict(bundle: ModelBundle, features: pd.DataFrame | np.ndarray, *, contrib
         contrib = (1.0 - probability)[:, None] * cal["a"] * c_clf
         if bundle.regressor is not None:
             contrib = contrib + bundle.regressor.predict(dmatrix, pred_contribs=True, approx_contribs=True)[:, :-1]
-    return Predictions(probability, mrr, expected, contrib)
+    return Predictions(probability, mrr, expected, contrib, c_clf)
 
 
 def lead_scores(expected_value: np.ndarray, cutpoints: Sequence[float]) -> np.ndarray:
@@ -301,7 +302,7 @@ def score_frame(bundle: ModelBundle, frame: pd.DataFrame, *, now_days: float | N
         expected = ", ".join(c.name for c in bundle.features.columns_[:8])
         raise NoUsableColumns(f"None of the model's columns are in this sheet. The model reads: "
                               f"{expected}. Check the header row (row 1) or train a model on this sheet.")
-    preds = predict(bundle, features, contributions=with_reasons)
+    preds = predict(bundle, features, contributions=with_reasons or bundle.segments is not None)
     thresholds = bundle.card["thresholds"]
     reasons = (reasons_text(bundle, frame, features, preds.contributions)
                if with_reasons and preds.contributions is not None else [[] for _ in range(len(frame))])
@@ -316,7 +317,7 @@ def score_frame(bundle: ModelBundle, frame: pd.DataFrame, *, now_days: float | N
         lead_score=lead_scores(preds.expected_value, thresholds["score_cutpoints"]),
         close_probability=preds.probability,
         predicted_mrr=preds.mrr,
-        segment=(bundle.segments.names(features) if bundle.segments is not None
+        segment=(bundle.segments.names(preds.classifier_contributions) if bundle.segments is not None
                  else segments(preds.probability, preds.mrr, thresholds)),
         reasons=reasons,
         errors=errors,

@@ -1,21 +1,18 @@
 """Lead segments: the kinds of lead a team captures, found without the outcome, named by their traits.
 
-At training, the labelled and open leads are clustered with k-means on their features,
-standardised and weighted by how much each column moves the model's predictions (mean
-absolute contribution), so that columns the model ignores do not split the leads:
-
-    numbers, dates (age)  log1p when skewed and non-negative; missing → the median; z-score
-    yes/no                0/1, missing → the mean; z-score
-    categories            one indicator per level holding ≥ 2 % of leads, scaled by 1/√2
-                          (two leads of different levels are as far apart as 1 sd)
-    every column          × √(its share of the model's total mean |contribution|)
+At training, the labelled and open leads are clustered with k-means on their per-lead
+contributions: for each of the user's columns, how much it moves the classifier's log-odds
+for this lead (XGBoost ``pred_contribs``, the same attribution the Score Reasons use).  All
+columns are then in one unit (log-odds), need no scaling, and a column the model ignores
+cannot split the leads; two leads land together when they score for the same reasons.
 
 k is chosen between 3 and 8 by the highest silhouette score on up to 2,000 leads (seeded);
 k-means runs with a fixed seed, so the same data gives the same segments.  Each segment is
-named by its most distinguishing traits, and described by its share of leads, conversion
-rate on labelled leads against the base rate, average value of its won leads, and a
-recommendation derived from those figures.  Everything is saved as JSON data (the encoding
-and the centroids): a lead is assigned to the nearest centroid at scoring time.
+named by its most distinguishing traits in the user's own columns (levels over-represented
+in it, numbers well above or below the usual, weighted by the column's importance), and
+described by its share of leads, conversion rate on labelled leads against the base rate,
+average value of its won leads, and a recommendation derived from those figures.  Saved as
+JSON data (centroids and the table): at scoring time a lead joins the nearest centroid.
 """
 
 from __future__ import annotations
@@ -37,8 +34,8 @@ FORMAT = 1
 class Segments:
     """The fitted encoding, centroids and the per-segment table (JSON data only)."""
 
-    encoding: list[dict[str, Any]]     # per model column: how it becomes coordinates
-    centroids: list[list[float]]       # k × coordinates
+    encoding: list[dict[str, Any]]     # per model column: how its values describe a segment (naming)
+    centroids: list[list[float]]       # k × model columns, in contribution (log-odds) units
     segments: list[dict[str, Any]]     # per centroid (same order): name, figures, recommendation
     method: str
     base_rate: float | None
@@ -46,7 +43,7 @@ class Segments:
     # ------------------------------------------------------------------ use
 
     def coordinates(self, matrix: np.ndarray) -> np.ndarray:
-        """Leads (the feature matrix: numbers and category codes, NaN missing) as clustering coordinates."""
+        """Leads (the feature matrix: numbers and category codes, NaN missing) as standardised traits."""
         parts = []
         for enc in self.encoding:
             col = matrix[:, enc["index"]]
@@ -59,17 +56,17 @@ class Segments:
                 parts.append((((v - enc["mean"]) / enc["sd"]) * enc["weight"])[:, None])
         return np.hstack(parts) if parts else np.zeros((len(matrix), 0))
 
-    def assign(self, matrix: np.ndarray) -> np.ndarray:
+    def assign(self, contributions: np.ndarray) -> np.ndarray:
         """The index of each lead's nearest centroid (one vectorised distance computation)."""
-        z = self.coordinates(matrix)
+        z = np.asarray(contributions, dtype=float)
         c = np.asarray(self.centroids, dtype=float)
         d = (z * z).sum(1)[:, None] - 2 * z @ c.T + (c * c).sum(1)[None, :]
         return np.argmin(d, axis=1)
 
-    def names(self, matrix: np.ndarray) -> np.ndarray:
-        """Each lead's segment name."""
+    def names(self, contributions: np.ndarray) -> np.ndarray:
+        """Each lead's segment name, from its classifier contributions (rows × model columns)."""
         table = np.array([s["name"] for s in self.segments], dtype=object)
-        return table[self.assign(matrix)] if len(matrix) else np.zeros(0, dtype=object)
+        return table[self.assign(contributions)] if len(contributions) else np.zeros(0, dtype=object)
 
     def table(self) -> list[dict[str, Any]]:
         """The segments, highest conversion first (segments without closed leads last)."""
@@ -144,24 +141,22 @@ def _choose_k(z: np.ndarray, seed: int) -> tuple[int, Any, dict[int, float]]:
     return best, fits[best], scores
 
 
-def fit_segments(matrix: np.ndarray, columns: list[Column], importance: np.ndarray, y: np.ndarray,
+def fit_segments(matrix: np.ndarray, contributions: np.ndarray, columns: list[Column], y: np.ndarray,
                  value: np.ndarray | None = None, *, seed: int = 0) -> Segments | None:
     """Cluster leads (labelled and open: ``y`` is 1 / 0 / NaN) and describe each segment.
 
-    ``matrix`` is the feature matrix (numbers, category codes; NaN missing), ``importance`` each
-    column's mean |contribution|, ``value`` the deal value (read on won leads).  None when there
-    are too few leads or no usable column.
+    ``matrix`` is the feature matrix (numbers, category codes; NaN missing), ``contributions``
+    the classifier's per-lead contributions (rows × model columns), ``value`` the deal value
+    (read on won leads).  None when there are too few leads or nothing to cluster on.
     """
-    if len(matrix) < 30:
+    z = np.asarray(contributions, dtype=float)
+    if len(matrix) < 30 or z.shape[1] == 0 or not np.any(z.std(axis=0) > 0):
         return None
-    encoding = _encoding(matrix, columns, np.asarray(importance, dtype=float))
-    if not encoding:
-        return None
+    encoding = _encoding(matrix, columns, np.abs(z).mean(axis=0))
     seg = Segments(encoding=encoding, centroids=[], segments=[], method="", base_rate=None)
-    z = seg.coordinates(matrix)
     k, km, scores = _choose_k(z, seed)
     seg.centroids = km.cluster_centers_.tolist()
-    seg.method = (f"k-means, k = {k} chosen in {K_RANGE[0]}–{K_RANGE[1]} by the highest silhouette "
+    seg.method = (f"k-means on per-lead contributions, k = {k} chosen in {K_RANGE[0]}–{K_RANGE[1]} by the highest silhouette "
                   f"({scores[k]:.2f}); {len(matrix)} leads, seed {seed}")
     labels = km.labels_
     labelled = ~np.isnan(y)
@@ -264,10 +259,12 @@ def recommendation(lift: float | None, mrr: float | None, median_mrr: float | No
     return f"Converts at {lift:.1f}× the base rate{value_text}: {action}."
 
 
-def for_training(builder: Any, frame: Any, y_all: np.ndarray, value_all: np.ndarray | None,
-                 top_features: list[dict[str, Any]], now_days: float, seed: int) -> Segments | None:
-    """Segments of every lead of a training sheet (labelled and open), weighted by the model's importances."""
+def for_training(builder: Any, classifier: Any, frame: Any, y_all: np.ndarray, value_all: np.ndarray | None,
+                 now_days: float, seed: int) -> Segments | None:
+    """Segments of every lead of a training sheet (labelled and open), from the trained classifier."""
+    from backend.core.scoring import feature_matrix
+
     matrix, _ = builder.transform_matrix(frame, now_days=now_days)
-    by_name = {f["column"]: f["mean_abs_contribution"] for f in top_features}
-    importance = np.array([by_name.get(c.name, 0.0) for c in builder.columns_], dtype=float)
-    return fit_segments(matrix, builder.columns_, importance, y_all, value_all, seed=seed)
+    contributions = classifier.predict(feature_matrix(matrix, builder), pred_contribs=True,
+                                       approx_contribs=True)[:, :-1]
+    return fit_segments(matrix, contributions, builder.columns_, y_all, value_all, seed=seed)

@@ -526,9 +526,9 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
         value_all = np.full(len(frame), np.nan)
         if values is not None:
             value_all[labelled] = values
-        segs = segments.for_training(builder, pd.concat([history, frame[~labelled]]), np.r_[y, y_all[~labelled]],
-                                     np.r_[value_all[labelled], value_all[~labelled]],
-                                     top_features["close_probability"], now, config.seed)
+        segs = segments.for_training(builder, clf.booster, pd.concat([history, frame[~labelled]]),
+                                     np.r_[y, y_all[~labelled]], np.r_[value_all[labelled], value_all[~labelled]],
+                                     now, config.seed)
         if segs is not None:
             bundle.segments = segs
             bundle.attachments[SEGMENTS] = json.dumps(segs.to_json()).encode("utf-8")
