@@ -66,6 +66,8 @@ def training_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--no-leakage-guard", dest="leakage_guard", action="store_false",
                     help="do not exclude columns that look recorded after the outcome (for comparisons)")
     sp.add_argument("--json", action="store_true", help="print the card's metrics as JSON")
+    sp.add_argument("--rules", metavar="FILE", help="a points rulebook: each group's points become model features, "
+                                                    "and the report compares the rules alone with the model")
 
 
 def _cv_spec(text: str) -> tuple[int, int]:
@@ -84,6 +86,7 @@ def _cv_spec(text: str) -> tuple[int, int]:
 
 
 def _train_config(args: argparse.Namespace) -> Any:
+    from backend.core.rules import load_rulebook
     from backend.core.schema import RoleOverrides
     from backend.core.train import TrainConfig
 
@@ -96,7 +99,8 @@ def _train_config(args: argparse.Namespace) -> Any:
                     max_calibration_error=args.max_calibration_error, max_auc_drop=args.max_auc_drop,
                     max_lift_drop=args.max_lift_drop),
         seed=args.seed, name=args.name, cv_repeats=repeats, cv_folds=folds, tune=args.tune,
-        tune_budget_s=args.tune_budget, leakage=args.leakage_guard)
+        tune_budget_s=args.tune_budget, leakage=args.leakage_guard,
+        rules=load_rulebook(args.rules) if getattr(args, "rules", None) else None)
 
 
 def _active_or_none(model_dir: Path) -> Any:
@@ -238,6 +242,15 @@ def _print_training(card: dict[str, Any], result: Any, bundle_dir: Path, promote
         print(f"Tuning: {len(tuning['trials'])} candidates tried on validation rows"
               f"{' (time budget reached)' if tuning['out_of_time'] else ''}; kept {tuning['chosen']} "
               f"(validation AUC: defaults {tuning['default_score']}, best candidate {best}).")
+    rules = card.get("rules")
+    if rules:
+        r, mo = rules["rules"], rules["model"]
+        print(f"Rules alone vs the model on the same {rules['rows']} held-out leads: AUC {r['auc']} vs {mo['auc']}, "
+              f"top-decile lift {r['top_decile_lift']} vs {mo['top_decile_lift']}. {rules['verdict']}")
+    segments = card.get("segments")
+    if segments:
+        print(f"Segments: {len(segments['segments'])} kinds of lead ({segments['method']}); "
+              "see `python -m backend segments`.")
     for note in result.notes:
         print(f"note: {note}")
     gates = card["gates"]

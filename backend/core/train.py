@@ -141,7 +141,8 @@ def config_fingerprint(config: TrainConfig) -> str:
             "splits": [config.test_size, config.validation_size], "recall_margin": config.recall_margin,
             "max_rounds": config.max_rounds, "params": config.params, "leakage": config.leakage,
             "leakage_rules": config.leakage_rules.to_dict(), "cv": [config.cv_repeats, config.cv_folds],
-            "tune": [config.tune, config.tune_candidates]}
+            "tune": [config.tune, config.tune_candidates],
+            "rules": config.rules.to_dict() if config.rules is not None else None}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
