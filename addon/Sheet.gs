@@ -28,6 +28,9 @@ const MAX_SEPARATE_READS = 20;
 /** Rough cap on one request body, well under the backend's and UrlFetchApp's limits. */
 const MAX_PAYLOAD_CHARS = 4 * 1024 * 1024;
 
+/** The tab holding the team's points rules (Group, Column, Condition, Value, Points, Note). */
+const RULES_TAB = 'Scoring Rules';
+
 /**
  * Reads the header row and finds the data and output columns.
  *
@@ -263,6 +266,26 @@ function dateToIso_(date, timeZone) {
 }
 
 /**
+ * The Scoring Rules tab's rows (header first, empty rows left out), sent with every request
+ * so that the backend scores with the team's points rules; null when there is no such tab.
+ *
+ * @param {!Object} spreadsheet the Spreadsheet.
+ * @param {!Object} sheet the Sheet being scored (never its own rulebook).
+ * @param {string} timeZone the spreadsheet's time zone.
+ * @return {?Array<!Array<*>>} the tab's values as JSON cells, or null.
+ */
+function readScoringRules_(spreadsheet, sheet, timeZone) {
+  const tab = spreadsheet.getSheetByName(RULES_TAB);
+  if (!tab || tab.getSheetId() === sheet.getSheetId()) {
+    return null;
+  }
+  const rows = tab.getDataRange().getValues()
+      .map((row) => row.map((cell) => cellToJson_(cell, timeZone)))
+      .filter((row) => row.some((cell) => cell !== '' && cell !== null));
+  return rows.length > 1 ? rows : null;
+}
+
+/**
  * Builds the request bodies for the rows, in chunks of at most `maxRows` rows (and a
  * few MB each). Cells go by position from column A, as getValues() gives them, because
  * the backend checks the sheet's columns by position before writing; they end at the last
@@ -288,6 +311,10 @@ function buildPayloads_(spreadsheet, sheet, layout, entries, options) {
   };
   if (options.keyColumn) {
     base.key_columns = [options.keyColumn];
+  }
+  const rules = readScoringRules_(spreadsheet, sheet, timeZone);
+  if (rules) {
+    base.rules = rules;
   }
   const baseChars = JSON.stringify(base).length + 16;
   const payloads = [];

@@ -94,7 +94,8 @@ def test_disjoint_values_of_one_column_count_once_in_the_maximum() -> None:
 
 def test_engagement_decay_with_a_fixed_now() -> None:
     book = parse_rulebook("groups:\n  engagement: {half_life_days: 30, date_column: Last Activity}\n"
-                          "rules:\n  - {any: [{column: Lead Source, is_present: true}, {column: Lead Source, is_blank: true}], "
+                          "rules:\n  - {any: [{column: Lead Source, is_present: true}, "
+                          "{column: Lead Source, is_blank: true}], "
                           "points: 40, group: engagement}\n")
     out = book.evaluate(SHEET, now_days=NOW)
     # 0, 30 and 60 days old: 40, 20, 10; no date: kept; 15 days: 40 / √2
@@ -168,8 +169,10 @@ def test_tab_form_matches_the_yaml_form() -> None:
 
 @pytest.mark.parametrize("row, words", [
     (["", "Demo Bookd", "is", "Yes", 30, ""], ["row 2 of the Scoring Rules tab", "'Demo Bookd'"]),
-    (["", "Emails Opened", "more than", 3, 30, ""], ["row 2 of the Scoring Rules tab", "unknown condition 'more than'"]),
-    (["", "Monthly Ad Spend", "at least", "a lot", 30, ""], ["row 2 of the Scoring Rules tab", "'a lot' is not a number"]),
+    (["", "Emails Opened", "more than", 3, 30, ""],
+     ["row 2 of the Scoring Rules tab", "unknown condition 'more than'"]),
+    (["", "Monthly Ad Spend", "at least", "a lot", 30, ""],
+     ["row 2 of the Scoring Rules tab", "'a lot' is not a number"]),
 ])
 def test_tab_errors_name_the_row(row: list[object], words: list[str]) -> None:
     with pytest.raises(BadInput) as err:

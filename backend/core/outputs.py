@@ -67,9 +67,10 @@ def result_to_cells(result: Mapping[str, Any], *, scored_at: str | float, model_
             MODEL_VERSION: model_version,
         }
     mrr = result.get("predicted_mrr")
+    probability = result.get("close_probability")  # None when the rules alone scored the row
     return {
         LEAD_SCORE: int(result["lead_score"]),
-        CLOSE_PROBABILITY: round(float(result["close_probability"]), 4),
+        CLOSE_PROBABILITY: "" if probability is None else round(float(probability), 4),
         PREDICTED_MRR: "" if mrr is None else round(float(mrr), 2),
         SCORE_REASONS: "; ".join(result.get("reasons") or []),
         SEGMENT: result.get("segment") or "",

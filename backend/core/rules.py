@@ -314,7 +314,7 @@ class Rulebook:
         texts: list[list[str]] = []
         for pattern in uniq:
             row = [f"{self.rules[j].label} {_signed(self.rules[j].points)}" for j in order if pattern[j] > 0.5]
-            for k, (name, f) in enumerate(zip(decay, pattern[len(self.rules):])):
+            for name, f in zip(decay, pattern[len(self.rules):]):
                 if f < 0.995 and any(pattern[j] > 0.5 for j in range(len(self.rules)) if self._key(j) == name):
                     row.append(f"{name} points ×{f:.2f} (activity ageing)")
             texts.append(row)
@@ -795,3 +795,17 @@ def bundle_rulebook(card: Mapping[str, Any]) -> Rulebook | None:
     """The rulebook a model was trained with (its group points are features), if any."""
     saved = (card.get("rules") or {}).get("rulebook")
     return rulebook_from_data(saved, "the model's rulebook") if saved else None
+
+
+def rulebook_from_request(value: Any) -> Rulebook:
+    """The rulebook sent with a scoring request: YAML text, the tab's rows (header first), or its data form."""
+    if isinstance(value, str):
+        return parse_rulebook(value, "the rulebook sent")
+    if isinstance(value, list):
+        if not all(isinstance(r, list) for r in value):
+            raise BadInput(f"'rules' as a list must be the {RULES_TAB} tab's rows (each a list of cells), "
+                           "its header row first.")
+        return rulebook_from_rows(value)
+    if isinstance(value, Mapping):
+        return rulebook_from_data(value, "the rulebook sent")
+    raise BadInput(f"'rules' must be YAML text, the {RULES_TAB} tab's rows, or an object with 'rules'.")

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -293,10 +294,9 @@ def score_frame(bundle: ModelBundle, frame: pd.DataFrame, *, now_days: float | N
                            model={"name": bundle.name, "version": bundle.version})
     book = bundle_rulebook(bundle.card)
     if book is not None:  # a model trained with points rules reads each group's points
-        try:
+        # A rule's column missing from the sheet: those features stay missing, and are reported as such.
+        with contextlib.suppress(BadInput):
             frame = add_rule_features(frame, book, now_days)
-        except BadInput:
-            pass  # a rule's column is missing: those features are missing, and reported as such
     features, report = bundle.features.transform_matrix(frame, now_days=now_days)
     if bundle.features.columns_ and len(report.missing) == len(bundle.features.columns_):
         expected = ", ".join(c.name for c in bundle.features.columns_[:8])

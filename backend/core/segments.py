@@ -156,7 +156,8 @@ def fit_segments(matrix: np.ndarray, contributions: np.ndarray, columns: list[Co
     seg = Segments(encoding=encoding, centroids=[], segments=[], method="", base_rate=None)
     k, km, scores = _choose_k(z, seed)
     seg.centroids = km.cluster_centers_.tolist()
-    seg.method = (f"k-means on per-lead contributions, k = {k} chosen in {K_RANGE[0]}–{K_RANGE[1]} by the highest silhouette "
+    seg.method = (f"k-means on per-lead contributions, k = {k} chosen in {K_RANGE[0]}–{K_RANGE[1]} "
+                  "by the highest silhouette "
                   f"({scores[k]:.2f}); {len(matrix)} leads, seed {seed}")
     labels = km.labels_
     labelled = ~np.isnan(y)

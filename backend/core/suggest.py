@@ -57,7 +57,6 @@ def _candidates(history: pd.DataFrame, y: np.ndarray, schema: Any) -> list[tuple
     """(condition, mask over closed leads, evidence text) for every condition worth a look."""
     probe = Rulebook(rules=[], source="suggest")
     out: list[tuple[Condition, np.ndarray, str]] = []
-    n = len(history)
     for col in schema.features:
         conds: list[Condition] = []
         if col.role == "category":

@@ -17,5 +17,5 @@ bp.before_request(require_auth)
 def score_leads() -> Response:
     """Parse → score all rows in one call → serialize."""
     req = parse_score_request(read_json(), max_rows=current_settings().max_rows)
-    scored = score(req.header, req.rows)
+    scored = score(req.header, req.rows, req.rules)
     return json_response({"model": scored.model, "results": scored.results, "warnings": scored.warnings})

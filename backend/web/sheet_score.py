@@ -21,14 +21,15 @@ from backend.web.state import app_state, current_settings
 bp = Blueprint("sheets", __name__, url_prefix="/v1/sheets")
 bp.before_request(require_auth)
 
-_RESULT_FIELDS = ("lead_score", "close_probability", "predicted_mrr", "segment", "reasons", "error")
+_RESULT_FIELDS = ("lead_score", "close_probability", "predicted_mrr", "segment", "reasons", "error",
+                  "rule_points", "rule_score", "rule_reasons")
 
 
 @bp.post("/score")
 def score_and_write() -> Response:
     """Parse → score all rows in one call → one batched write → report."""
     req = parse_sheet_score_request(read_json(), max_rows=current_settings().max_rows)
-    scored = score(req.header, req.rows)
+    scored = score(req.header, req.rows, req.rules)
     report = _write(req, scored)
     return json_response({
         "model": scored.model,
