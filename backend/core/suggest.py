@@ -11,7 +11,8 @@ leakage guard first drops columns filled in after the outcome):
 Each candidate's marginal effect is its log odds ratio of converting (with vs without the
 condition, +0.5 smoothing); the ones that move the odds (|effect| ≥ 0.25) are fitted
 together in an L2 logistic regression on their yes/no indicators, so overlapping
-conditions share the credit.  Points are proportional to each condition's coefficient:
+conditions share the credit (a condition whose joint coefficient has the opposite sign of
+its own effect is left out).  Points are proportional to each condition's coefficient:
 the strongest gets ``cap`` points, the rest in proportion, rounded to whole points.
 ``review``: the rules that fired most on leads the rules scored high that did not convert.
 """
@@ -133,7 +134,10 @@ def suggest_rulebook(frame: pd.DataFrame, target: str, positive: str, negatives:
     picked = picked[: 3 * max_rules]
     x = np.column_stack([c[1] for c in picked]).astype(float)
     coef = LogisticRegression(C=1.0, max_iter=2000).fit(x, y).coef_[0]
-    order = [j for j in np.argsort(-np.abs(coef), kind="stable") if abs(coef[j]) >= 0.1][:max_rules]
+    # A condition whose joint effect points against its own evidence (it converts above the base rate
+    # but gets negative points, because another condition explains it) would puzzle a team: left out.
+    agree = [np.sign(coef[j]) == np.sign(_log_odds_ratio(picked[j][1], y)) for j in range(len(picked))]
+    order = [j for j in np.argsort(-np.abs(coef), kind="stable") if abs(coef[j]) >= 0.1 and agree[j]][:max_rules]
     if not order:
         raise BadInput(f"No condition in {source} moves the odds of {positive} once the others are known; "
                        "write the first rules with your team instead.")
