@@ -97,6 +97,9 @@ def test_invalid_rulebook_is_a_400_naming_the_rule(with_model: FlaskClient, samp
     response = post_json(with_model, "/v1/score", {"header": header, "rows": rows, "rules": tab})
     data = assert_documented("POST", "/v1/score", response)
     assert response.status_code == 400 and "row 5 of the Scoring Rules tab" in data["detail"]
+    response = post_json(with_model, "/v1/score", {"header": header, "rows": rows, "rules": 5})
+    data = assert_documented("POST", "/v1/score", response)
+    assert response.status_code == 400 and "'rules' must be YAML text" in data["detail"]
 
 
 def test_segments_endpoint(with_model: FlaskClient, tiny_bundle: ModelBundle) -> None:

@@ -28,6 +28,7 @@ K_RANGE = (3, 8)
 MIN_LEVEL_SHARE = 0.02
 SILHOUETTE_SAMPLE = 2000
 FORMAT = 1
+FILE = "segments.json"   # the bundle attachment (store/bundle.py seals it like every file)
 
 
 @dataclass
@@ -260,12 +261,30 @@ def recommendation(lift: float | None, mrr: float | None, median_mrr: float | No
     return f"Converts at {lift:.1f}× the base rate{value_text}: {action}."
 
 
-def for_training(builder: Any, classifier: Any, frame: Any, y_all: np.ndarray, value_all: np.ndarray | None,
-                 now_days: float, seed: int) -> Segments | None:
-    """Segments of every lead of a training sheet (labelled and open), from the trained classifier."""
+def attach(bundle: Any, builder: Any, classifier: Any, frame: Any, y_all: np.ndarray, labelled: np.ndarray,
+           values: np.ndarray | None, now_days: float, seed: int) -> Segments | None:
+    """Fit the segments of a training sheet's leads and attach them to its bundle and card.
+
+    ``y_all`` is 1 / 0 / NaN per row of ``frame``; ``values`` the deal value of its labelled rows.
+    """
+    import json
+
+    value_all = None
+    if values is not None:
+        value_all = np.full(len(frame), np.nan)
+        value_all[labelled] = values
+    matrix, _ = builder.transform_matrix(frame, now_days=now_days)
+    segs = fit_segments(matrix, contributions(classifier, builder, matrix), builder.columns_, y_all, value_all,
+                        seed=seed)
+    if segs is not None:
+        bundle.segments = segs
+        bundle.attachments[FILE] = json.dumps(segs.to_json()).encode("utf-8")
+        bundle.card["segments"] = segs.summary()
+    return segs
+
+
+def contributions(classifier: Any, builder: Any, matrix: np.ndarray) -> np.ndarray:
+    """Per-lead classifier contributions (log-odds, rows × model columns), as scoring computes them."""
     from backend.core.scoring import feature_matrix
 
-    matrix, _ = builder.transform_matrix(frame, now_days=now_days)
-    contributions = classifier.predict(feature_matrix(matrix, builder), pred_contribs=True,
-                                       approx_contribs=True)[:, :-1]
-    return fit_segments(matrix, contributions, builder.columns_, y_all, value_all, seed=seed)
+    return classifier.predict(feature_matrix(matrix, builder), pred_contribs=True, approx_contribs=True)[:, :-1]

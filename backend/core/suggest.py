@@ -143,7 +143,7 @@ def suggest_rulebook(frame: pd.DataFrame, target: str, positive: str, negatives:
                        "write the first rules with your team instead.")
     scale = cap / float(np.max(np.abs(coef[order])))
     lines = [f"# Starter rulebook learnt from {len(y):,} closed leads of {source} "
-             f"({int(y.sum()):,} {positive}, base rate {y.mean():.1%}).",
+             f"({int(y.sum()):,} with {column} = {positive}, base rate {y.mean():.1%}).",
              "# Points are proportional to each condition's effect on the odds of converting, fitted together",
              f"# (logistic regression on the conditions); the strongest is worth {cap}. Review with your team.",
              ]

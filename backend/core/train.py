@@ -66,7 +66,7 @@ from backend.core.scoring import lead_scores, score_frame, sigmoid
 from backend.core.tuning import TuneResult
 from backend.errors import BadInput, LeadScoreError
 from backend.reports.model_report import HeldOut, render_report
-from backend.store.bundle import REPORT, SEGMENTS, TRAINING_ROWS, ModelBundle
+from backend.store.bundle import REPORT, TRAINING_ROWS, ModelBundle
 
 MIN_LABELLED = 50
 
@@ -522,19 +522,9 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
     np.save(rows_buf, np.unique(hashes[rest]), allow_pickle=False)
     bundle = ModelBundle(card=card, features=builder, classifier=clf.booster, regressor=reg,
                          attachments={TRAINING_ROWS: rows_buf.getvalue()})
-    # Segments and the rules-vs-model comparison: read by the card, the report and scoring.
-    if config.segments:
-        value_all = np.full(len(frame), np.nan)
-        if values is not None:
-            value_all[labelled] = values
-        segs = segments.for_training(builder, clf.booster, pd.concat([history, frame[~labelled]]),
-                                     np.r_[y, y_all[~labelled]], np.r_[value_all[labelled], value_all[~labelled]],
-                                     now, config.seed)
-        if segs is not None:
-            bundle.segments = segs
-            bundle.attachments[SEGMENTS] = json.dumps(segs.to_json()).encode("utf-8")
-            card["segments"] = segs.summary()
-    if config.rules is not None:
+    if config.segments:  # named segments of every lead, closed and open (core/segments.py)
+        segments.attach(bundle, builder, clf.booster, frame, y_all, labelled, values, now, config.seed)
+    if config.rules is not None:  # the rules alone against this model, on the same held-out leads
         card["rules"] = rules.rules_vs_model(config.rules, history.iloc[test], y[test], p_test, scores_test, now)
     heldout = HeldOut(y=y[test], probability=p_test, lead_score=scores_test, expected_value=ev_test,
                       mrr_predicted=mrr_test, value_actual=test_values)

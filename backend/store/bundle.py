@@ -27,6 +27,7 @@ from typing import Any
 import xgboost as xgb
 
 from backend.core.features import FeatureBuilder
+from backend.core.segments import FILE as SEGMENTS_FILE
 from backend.core.segments import Segments
 from backend.errors import BundleIntegrityError, ModelUnavailable
 
@@ -36,7 +37,7 @@ CLASSIFIER = "classifier.ubj"
 REGRESSOR = "regressor.ubj"
 REPORT = "report.html"
 TRAINING_ROWS = "training_rows.npy"
-SEGMENTS = "segments.json"
+SEGMENTS = SEGMENTS_FILE
 _CORE_FILES = frozenset({CARD, PREPROCESS, CLASSIFIER, REGRESSOR})
 _ATTACHMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
