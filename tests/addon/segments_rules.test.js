@@ -108,3 +108,36 @@ test('without a Scoring Rules tab no rules are sent', () => {
   const [request] = addon.fetch.scoreRequests();
   assert.equal('rules' in request.body, false);
 });
+
+/** A backend with no model: /healthz is a 503 problem; scoring still answers (by the rules sent). */
+function rulesOnlyBackend() {
+  const scoring = scoringBackend({ model: { name: 'rules', version: 'rules' } });
+  return (request) => (request.url.endsWith('/healthz') ? problem(503, 'No active model in models.') : scoring(request));
+}
+
+test('with no model on the backend, Score all unscored rows scores by the Scoring Rules tab', () => {
+  const addon = loadAddon({
+    sheets: [{ name: 'Leads', values: leadRows(4) }, { name: 'Scoring Rules', values: RULES_TAB }],
+    responder: rulesOnlyBackend(),
+    settings: { backendUrl: BACKEND_URL },
+  });
+  addon.sheet.activate();
+  const summary = addon.call('scoreUnscoredRows');
+  const requests = addon.fetch.scoreRequests();
+  assert.equal(requests.length, 1);
+  assert.deepEqual(requests[0].body.rows.map((r) => r.row), [2, 3, 4, 5]);
+  assert.ok(Array.isArray(requests[0].body.rules));
+  assert.equal(summary.scored, 4);
+  assert.deepEqual(summary.model, { name: 'rules', version: 'rules' });
+});
+
+test('with no model and no Scoring Rules tab, Score all unscored rows says there is no model', () => {
+  const addon = loadAddon({
+    sheets: [{ name: 'Leads', values: leadRows(4) }],
+    responder: rulesOnlyBackend(),
+    settings: { backendUrl: BACKEND_URL },
+  });
+  const err = addon.error('scoreUnscoredRows');
+  assert.equal(err.code, 'no_model');
+  assert.equal(addon.fetch.scoreRequests().length, 0);
+});
