@@ -4,7 +4,7 @@
  * cell at a time.
  */
 
-/** The columns the backend writes, by exact header text (backend/outputs.py). */
+/** The columns the backend writes, by exact header text (backend/outputs.py; Rule Points with a rulebook). */
 const OUTPUT_HEADERS = Object.freeze([
   'Lead Score',
   'Close Probability',
@@ -13,6 +13,7 @@ const OUTPUT_HEADERS = Object.freeze([
   'Segment',
   'Scored At',
   'Model Version',
+  'Rule Points',
 ]);
 
 /** Why the add-on itself left a row out; the backend gives its own reasons. */

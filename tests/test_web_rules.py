@@ -10,7 +10,14 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from backend.core.outputs import LEAD_SCORE, MODEL_VERSION, SCORE_REASONS
+from backend.core.outputs import (
+    CLOSE_PROBABILITY,
+    LEAD_SCORE,
+    MODEL_VERSION,
+    OUTPUT_COLUMNS,
+    RULE_POINTS,
+    SCORE_REASONS,
+)
 from backend.store.bundle import ModelBundle
 from tests.sheets_fake import SheetsFake, settings_for, sheets_fake_fixture  # noqa: F401  (fixture)
 from tests.test_web_support import (
@@ -142,7 +149,34 @@ def test_sheet_scored_by_rules_alone(sheets_client: FlaskClient, sheets_fake: Sh
         assert line[score_col] == result["lead_score"]
         assert line[reasons_col] == "; ".join(result["reasons"])
         assert line[grid[0].index(MODEL_VERSION)] == "rules"
+        assert line[grid[0].index(RULE_POINTS)] == result["rule_points"]
     def user_cells(lines: list[list[Any]]) -> list[list[Any]]:
         return [(line + [""] * len(header))[: len(header)] for line in lines]
 
     assert user_cells(grid) == user_cells(before)  # the user's own cells are never changed
+
+
+def test_sheet_scored_by_model_and_rules_gets_rule_points_beside_the_scores(
+        sheets_fake: SheetsFake, tmp_path: Path, tiny_models_dir: Path, tiny_bundle: ModelBundle,
+        sample_header_rows: HeaderRows) -> None:
+    key_file = sheets_fake.service_account_file(tmp_path)
+    settings = settings_for(sheets_fake, key_file, model_dir=tiny_models_dir, api_keys=(API_KEY,), max_rows=50)
+    client = make_app(settings, bundle=tiny_bundle).test_client()
+    header, rows = _rows(sample_header_rows)
+    rows = rows[:5]
+    sid = sheets_fake.add_spreadsheet([header, *rows], sheet="Leads")
+    body = {"spreadsheet_id": sid, "sheet": "Leads", "header": header,
+            "rows": [{"row": 2 + i, "values": v} for i, v in enumerate(rows)]}
+    first = post_json(client, "/v1/sheets/score", body)  # without rules: the usual columns only
+    assert first.status_code == 200 and first.get_json()["created_columns"] == list(OUTPUT_COLUMNS)
+    response = post_json(client, "/v1/sheets/score", {**body, "rules": RULES})
+    data = assert_documented("POST", "/v1/sheets/score", response)
+    assert response.status_code == 200, data
+    assert data["created_columns"] == [RULE_POINTS]  # added once, after the existing output columns
+    grid = sheets_fake.values(sid, "Leads")
+    assert grid[0] == [*header, *OUTPUT_COLUMNS, RULE_POINTS]
+    for result in data["results"]:
+        line = grid[result["row"] - 1]
+        assert line[grid[0].index(RULE_POINTS)] == result["rule_points"]
+        assert line[grid[0].index(CLOSE_PROBABILITY)] == result["close_probability"]  # the model's, unchanged
+        assert line[grid[0].index(MODEL_VERSION)] == tiny_bundle.version

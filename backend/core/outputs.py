@@ -68,6 +68,7 @@ def result_to_cells(result: Mapping[str, Any], *, scored_at: str | float, model_
         }
     mrr = result.get("predicted_mrr")
     probability = result.get("close_probability")  # None when the rules alone scored the row
+    extra = {RULE_POINTS: result["rule_points"]} if result.get("rule_points") is not None else {}
     return {
         LEAD_SCORE: int(result["lead_score"]),
         CLOSE_PROBABILITY: "" if probability is None else round(float(probability), 4),
@@ -76,4 +77,5 @@ def result_to_cells(result: Mapping[str, Any], *, scored_at: str | float, model_
         SEGMENT: result.get("segment") or "",
         SCORED_AT: scored_at,
         MODEL_VERSION: model_version,
+        **extra,
     }

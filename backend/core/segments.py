@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from backend.core.rules import RULE_FEATURE_PREFIX
 from backend.core.schema import Column
 
 K_RANGE = (3, 8)
@@ -98,7 +99,7 @@ def _encoding(matrix: np.ndarray, columns: list[Column], importance: np.ndarray)
     out = []
     for j, col in enumerate(columns):
         weight = float(np.sqrt(importance[j] / total)) if total > 0 else 1.0 / np.sqrt(len(columns))
-        if weight < 1e-3:
+        if weight < 1e-3 or col.name.startswith(RULE_FEATURE_PREFIX):  # named by the user's own columns
             continue
         values = matrix[:, j]
         if col.role == "category":

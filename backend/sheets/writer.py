@@ -38,8 +38,11 @@ from gspread.http_client import HTTPClient
 from gspread.urls import SPREADSHEETS_API_V4_BASE_URL
 
 from backend.config import DEFAULT_SHEETS_API_URL, Settings
-from backend.core.outputs import LEAD_SCORE, NUMBER_FORMATS, OUTPUT_COLUMNS
+from backend.core.outputs import LEAD_SCORE, NUMBER_FORMATS, OPTIONAL_OUTPUT_COLUMNS, OUTPUT_COLUMNS
 from backend.errors import BadInput, LeadScoreError, SheetsError
+
+# Every column the product may write: the fixed outputs, then those of some modes (Rule Points).
+WRITABLE_COLUMNS: tuple[str, ...] = (*OUTPUT_COLUMNS, *OPTIONAL_OUTPUT_COLUMNS)
 
 SCOPES: tuple[str, ...] = ("https://www.googleapis.com/auth/spreadsheets",)
 GOOGLE_SHEETS_BASE = SPREADSHEETS_API_V4_BASE_URL.removesuffix("/v4/spreadsheets")
@@ -292,7 +295,7 @@ class SheetsWriter:
         """Write ``cells[i]`` (output header -> value) into the output columns of ``rows[i]``."""
         if len(rows) != len(cells):
             raise ValueError(f"{len(rows)} rows but {len(cells)} sets of cells")
-        unknown = sorted({h for c in cells for h in c} - set(OUTPUT_COLUMNS))
+        unknown = sorted({h for c in cells for h in c} - set(WRITABLE_COLUMNS))
         if unknown:
             raise ValueError(f"not output columns: {unknown}")
         if not str(spreadsheet_id or "").strip():
@@ -349,7 +352,7 @@ class SheetsWriter:
             report.requests = run.requests
             return report
 
-        wanted = [h for h in OUTPUT_COLUMNS if any(h in c for _, _, c in verified)]
+        wanted = [h for h in WRITABLE_COLUMNS if any(h in c for _, _, c in verified)]
         missing = [h for h in wanted if h not in existing]
         first_free = self._first_free_column(state.header, header_texts, rows)
         created = {h: first_free + k for k, h in enumerate(missing)}
@@ -370,7 +373,7 @@ class SheetsWriter:
     def _key_columns(header: list[str], key_columns: Sequence[str] | None) -> list[tuple[int, str]]:
         """(payload index, header text) of the columns that identify a row."""
         if key_columns is None:
-            keys = [(i, h) for i, h in enumerate(header) if h and h not in OUTPUT_COLUMNS]
+            keys = [(i, h) for i, h in enumerate(header) if h and h not in WRITABLE_COLUMNS]
             if not keys:
                 raise BadInput("The header row has no data columns, so rows cannot be checked before writing. "
                                "Send the sheet's header row with the rows.")
@@ -378,7 +381,7 @@ class SheetsWriter:
         keys = []
         for name in key_columns:
             text = _header_text(name)
-            if text in OUTPUT_COLUMNS:
+            if text in WRITABLE_COLUMNS:
                 raise BadInput(f"'{text}' is an output column and cannot identify rows.", column=text)
             if text not in header:
                 raise BadInput(f"Key column '{text}' is not in the header that was sent.", column=text)
@@ -392,7 +395,7 @@ class SheetsWriter:
         """Output header -> 0-based column, found by exact header text (leftmost wins)."""
         found: dict[str, int] = {}
         for index, text in enumerate(header):
-            if text in OUTPUT_COLUMNS and text not in found:
+            if text in WRITABLE_COLUMNS and text not in found:
                 found[text] = index
         return found
 
