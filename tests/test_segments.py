@@ -10,12 +10,14 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from backend.cli import main
 from backend.core.scoring import score_frame
 from backend.core.segments import recommendation
 from backend.core.train import TrainResult, train
 from backend.sample.kinds import KINDS, generate_kinds
 from backend.store.bundle import SEGMENTS, ModelBundle
 from tests.conftest import tiny_config
+from tests.test_web_support import KEY_HEADERS, assert_documented, make_app, web_settings
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +74,21 @@ def test_segments_are_json_in_the_sealed_bundle_and_reproducible(kinds: tuple[pd
         ModelBundle.load(directory)
 
 
-def test_bundles_without_segments_keep_the_two_by_two(kinds: tuple[pd.DataFrame, np.ndarray]) -> None:
+def test_bundles_without_segments_keep_the_two_by_two(kinds: tuple[pd.DataFrame, np.ndarray], tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
     result = train(kinds[0], tiny_config(report=False, segments=False))
     assert result.bundle.segments is None and "segments" not in result.bundle.card
     names = set(score_frame(result.bundle, kinds[0].head(100)).segment)
     assert names <= {"Priority: likely, bigger deal", "Quick win: likely, smaller deal",
                      "Big bet: less likely, bigger deal", "Nurture: less likely, smaller deal"}
+    directory = result.bundle.save(tmp_path / "old")
+    assert SEGMENTS not in json.loads((directory / "card.json").read_text())["files"]
+    assert main(["segments", "--model", str(directory)]) == 0
+    assert "has no segments" in capsys.readouterr().out
+    client = make_app(web_settings(tmp_path), bundle=ModelBundle.load(directory)).test_client()
+    response = client.get("/v1/model/segments", headers=KEY_HEADERS)
+    body = assert_documented("GET", "/v1/model/segments", response)
+    assert response.status_code == 200 and body["segments"] == [] and "Retrain" in body["note"]
 
 
 @pytest.mark.parametrize("lift, mrr, median, words", [
