@@ -197,3 +197,10 @@ def test_evaluation_is_vectorised_over_many_leads() -> None:
     out = book.evaluate(big, now_days=NOW)
     assert out.points.tolist() == [50, 0, 30, 30, 20] * 2000
     assert len(out.reasons) == 10_000 and out.reasons[5] == out.reasons[0]
+
+
+@pytest.mark.parametrize("text", ["3 - 5", "3-5", "3 to 5", "3; 5", "3, 5", "5 and 3"])
+def test_tab_between_reads_the_ways_people_write_a_range(text: str) -> None:
+    book = rulebook_from_rows([TAB[0], ["", "Emails Opened", "between", text, 1, ""]])
+    assert book.rules[0].condition.value == (3.0, 5.0)
+    assert book.evaluate(SHEET, now_days=NOW).fired[:, 0].tolist() == [True, False, False, True, False]

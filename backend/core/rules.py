@@ -713,6 +713,9 @@ def _tab_value(kind: str, value: Any) -> Any:
     text = value.strip()
     if kind == "between":
         parts = re.split(r"\s*(?:;|\bto\b|\band\b|\s-\s|–|—)\s*", text)
+        dash = re.fullmatch(r"(-?[^-]+?)\s*-\s*(-?[^-]+)", text)  # 1000-5000
+        if len(parts) == 1 and dash:
+            parts = [dash[1], dash[2]]
         if len(parts) == 1 and re.fullmatch(r"[^,]+,[^,]+", text) and not re.search(r"\d,\d{3}", text):
             parts = text.split(",")
         return [p.strip() for p in parts if p.strip()]
