@@ -236,9 +236,13 @@ def _traits(seg: Segments, matrix: np.ndarray, member: np.ndarray) -> list[dict[
 
 
 def _name(seg: Segments, matrix: np.ndarray, member: np.ndarray, used: set[str]) -> str:
-    traits = [t["text"] for t in _traits(seg, matrix, member)[:3]]
-    name = ", ".join(traits) if traits else "Mixed leads"
-    name = name[:1].upper() + name[1:]
+    traits = [t["text"] for t in _traits(seg, matrix, member)]
+    # The three strongest traits; when another segment has that name already, swap in the
+    # next traits that set this one apart, and only then number it.
+    candidates = [traits[:3], *([*traits[:2], t] for t in traits[3:6]), *([traits[0], t] for t in traits[2:6])]
+    names = [", ".join(c) for c in candidates if c] or ["Mixed leads"]
+    names = [n[:1].upper() + n[1:] for n in names]
+    name = next((n for n in names if n not in used), names[0])
     base, n = name, 2
     while name in used:
         name, n = f"{base} ({n})", n + 1
