@@ -78,6 +78,7 @@ def test_points_groups_caps_and_score() -> None:
     assert out.lead_score.tolist() == [10, 1, 6, 6, 5]
     assert out.reasons[1] == ["Business Type is Agency or E-commerce +20", "Lead Source is Purchased list −20"]
     assert out.reasons[0][0] == "Demo Booked is Yes +30"
+    assert out.reasons[0][-1] == "fit capped at 30" and "fit capped at 30" not in out.reasons[1]
 
 
 def test_score_is_the_range_in_tenths() -> None:

@@ -277,12 +277,14 @@ class Rulebook:
             now_days = today_days()
         group_points: dict[str, np.ndarray] = {}
         decay: dict[str, np.ndarray] = {}
+        capped: dict[str, np.ndarray] = {}
         for key in self.group_keys():
             members = [j for j in range(len(self.rules)) if self._key(j) == key]
             pts = np.array([self.rules[j].points for j in members], dtype=float)
             raw = fired[:, members].astype(float) @ pts if members else np.zeros(n)
             group = self.groups.get(key)
             if group is not None and group.max is not None:
+                capped[key] = raw > group.max
                 raw = np.minimum(raw, group.max)
             if group is not None and group.half_life_days:
                 factor = np.ones(n)
@@ -297,24 +299,29 @@ class Rulebook:
         total = np.round(total, 2)
         best = self.max_points
         return RulePoints(points=total, lead_score=points_to_score(total, best), fired=fired,
-                          group_points=group_points, reasons=self._reasons(fired, decay), max_points=best)
+                          group_points=group_points, reasons=self._reasons(fired, capped, decay), max_points=best)
 
-    def _reasons(self, fired: np.ndarray, decay: dict[str, np.ndarray]) -> list[list[str]]:
-        """Each lead's fired rules with their points (largest first), plus any decay applied.
+    def _reasons(self, fired: np.ndarray, capped: dict[str, np.ndarray], decay: dict[str, np.ndarray]
+                 ) -> list[list[str]]:
+        """Each lead's fired rules with their points (largest first), plus any cap or decay applied.
 
-        Built once per distinct pattern of fired rules and decay, then spread over the leads.
+        Built once per distinct pattern of fired rules, caps and decay, then spread over the leads.
         """
         n = fired.shape[0]
         if n == 0:
             return []
         order = sorted(range(len(self.rules)), key=lambda j: -abs(self.rules[j].points))
-        factors = [np.round(decay[k], 2) for k in decay]
-        key_matrix = np.column_stack([fired.astype(float), *factors]) if factors else fired.astype(float)
+        extra = [capped[k].astype(float) for k in capped] + [np.round(decay[k], 2) for k in decay]
+        key_matrix = np.column_stack([fired.astype(float), *extra]) if extra else fired.astype(float)
         uniq, inverse = np.unique(key_matrix, axis=0, return_inverse=True)
         texts: list[list[str]] = []
+        r = len(self.rules)
         for pattern in uniq:
             row = [f"{self.rules[j].label} {_signed(self.rules[j].points)}" for j in order if pattern[j] > 0.5]
-            for name, f in zip(decay, pattern[len(self.rules):]):
+            for name, hit in zip(capped, pattern[r:r + len(capped)]):
+                if hit > 0.5:
+                    row.append(f"{name} capped at {self.groups[name].max:g}")
+            for name, f in zip(decay, pattern[r + len(capped):]):
                 if f < 0.995 and any(pattern[j] > 0.5 for j in range(len(self.rules)) if self._key(j) == name):
                     row.append(f"{name} points ×{f:.2f} (activity ageing)")
             texts.append(row)
