@@ -1,4 +1,4 @@
-"""The command line: ``python -m backend train | retrain | score | evaluate | serve | models``.
+"""The command line: ``python -m backend train | retrain | score | evaluate | serve | models | rules | segments``.
 
 Exit codes: 0 ok, 2 usage or bad input (the message names the column / row and what to
 do), 3 a quality gate failed.  ``train`` and ``retrain`` read a file or a Google Sheet tab
