@@ -90,6 +90,17 @@ def test_invalid_rulebook_exits_2_naming_the_rule(files: dict[str, Path], no_mod
     assert not out.exists()
 
 
+def test_invalid_tab_export_exits_2_naming_the_row(files: dict[str, Path], no_models: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    pd.DataFrame([["", "Demo Booked", "is", "Yes", 30, ""], ["", "Email Opens", "over", 3, 10, ""]],
+                 columns=["Group", "Column", "Condition", "Value", "Points", "Note"]).to_csv(tmp_path / "tab.csv",
+                                                                                            index=False)
+    assert main(["score", str(files["open"]), "--rules", str(tmp_path / "tab.csv"), "-o",
+                 str(tmp_path / "never.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "row 3 of Scoring Rules (tab.csv)" in err and "'over'" in err
+
+
 @pytest.fixture(scope="module")
 def trained_with_rules(files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     models = tmp_path_factory.mktemp("models")
