@@ -8,6 +8,7 @@
 const API_PATHS = Object.freeze({
   HEALTH: '/healthz',
   SHEET_SCORE: '/v1/sheets/score',
+  SEGMENTS: '/v1/model/segments',
 });
 
 /** Chunks sent at once with UrlFetchApp.fetchAll; more wait for the next round. */
@@ -85,6 +86,10 @@ function buildPayloads_(spreadsheet, sheet, layout, entries, options) {
   if (options.keyColumn) {
     base.key_columns = [options.keyColumn];
   }
+  const rules = readScoringRules_(spreadsheet, sheet, timeZone);
+  if (rules) {
+    base.rules = rules;
+  }
   const baseChars = JSON.stringify(base).length + 16;
   const payloads = [];
   let rows = [];
@@ -152,6 +157,32 @@ function fetchHealth_(settings) {
     throw new ScoringError('no_model', MESSAGES.noModel, { status: 200 });
   }
   body.model.version = String(body.model.version);
+  return body;
+}
+
+/**
+ * Asks the backend for the current model's segment table.
+ *
+ * @param {{backendUrl: string, apiKey: string}} settings the stored settings.
+ * @return {{model: !Object, method: ?string, base_rate: ?number, segments: !Array<!Object>}}
+ *     the SegmentTable body (highest conversion first; empty for a model without segments).
+ * @throws {ScoringError} when the backend is unreachable, refuses, or has no model.
+ */
+function fetchSegments_(settings) {
+  const request = {
+    url: settings.backendUrl + API_PATHS.SEGMENTS,
+    method: 'get',
+    headers: authHeaders_(settings),
+    muteHttpExceptions: true,
+  };
+  const response = fetchOne_(request, settings);
+  if (response.getResponseCode() !== 200) {
+    throw describeHttpFailure_(response, settings);
+  }
+  const body = parseJson_(response.getContentText());
+  if (!body || !Array.isArray(body.segments)) {
+    throw unexpectedAnswer_(settings);
+  }
   return body;
 }
 

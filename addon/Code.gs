@@ -154,6 +154,30 @@ function getSidebarState() {
 }
 
 /**
+ * The current model's segments, for the sidebar's segment table.
+ *
+ * @return {{model: !Object, method: ?string, baseRate: ?number, segments: !Array<{name: string,
+ *     share: number, conversionRate: ?number, lift: ?number, meanMrrWon: ?number,
+ *     recommendation: string}>}} the table, highest conversion first.
+ */
+function getSegments() {
+  const body = fetchSegments_(requireSettings_());
+  return {
+    model: body.model,
+    method: body.method || null,
+    baseRate: body.base_rate === undefined ? null : body.base_rate,
+    segments: body.segments.map((s) => ({
+      name: String(s.name),
+      share: Number(s.share),
+      conversionRate: s.conversion_rate === null || s.conversion_rate === undefined ? null : Number(s.conversion_rate),
+      lift: s.lift === null || s.lift === undefined ? null : Number(s.lift),
+      meanMrrWon: s.mean_mrr_won === null || s.mean_mrr_won === undefined ? null : Number(s.mean_mrr_won),
+      recommendation: String(s.recommendation || ''),
+    })),
+  };
+}
+
+/**
  * Selects a row, for the top-lead links of the sidebar.
  *
  * @param {number} sheetId the sheet's id (gid).

@@ -74,7 +74,7 @@ function runLocked_(settings, options) {
   } else if (options.mode === RUN_MODES.EDIT) {
     plan = planRows_(sheet, layout, unionRows_(options.rows || [], pending));
   } else {
-    health = fetchHealth_(settings);
+    health = healthOrRules_(settings, spreadsheet, sheet);
     plan = planUnscored_(sheet, layout, health.model.version, pending);
   }
 
@@ -106,6 +106,29 @@ function runLocked_(settings, options) {
     storeLastRun_(summary);
   }
   return summary;
+}
+
+/**
+ * The model the backend serves; with a Scoring Rules tab and no model on the backend, the
+ * rules themselves (the backend then scores by the rules alone and writes "rules" as the
+ * Model Version).
+ *
+ * @param {!Object} settings from requireSettings_.
+ * @param {!Object} spreadsheet the Spreadsheet.
+ * @param {!Object} sheet the Sheet being scored.
+ * @return {{status: string, model: {name: string, version: string}}} what scores the rows.
+ * @throws {ScoringError} when the backend fails, or has no model and there are no rules.
+ */
+function healthOrRules_(settings, spreadsheet, sheet) {
+  try {
+    return fetchHealth_(settings);
+  } catch (err) {
+    if (err && err.code === 'no_model' &&
+        readScoringRules_(spreadsheet, sheet, spreadsheet.getSpreadsheetTimeZone())) {
+      return { status: 'rules', model: { name: 'rules', version: 'rules' } };
+    }
+    throw err;
+  }
 }
 
 /**

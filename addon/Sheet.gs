@@ -4,7 +4,7 @@
  * time. Request bodies are built from them in Api.gs.
  */
 
-/** The columns the backend writes, by exact header text (backend/outputs.py). */
+/** The columns the backend writes, by exact header text (backend/outputs.py; Rule Points with a rulebook). */
 const OUTPUT_HEADERS = Object.freeze([
   'Lead Score',
   'Close Probability',
@@ -13,10 +13,14 @@ const OUTPUT_HEADERS = Object.freeze([
   'Segment',
   'Scored At',
   'Model Version',
+  'Rule Points',
 ]);
 
 /** Above this many separate blocks of rows, one read of the block around them is cheaper. */
 const MAX_SEPARATE_READS = 20;
+
+/** The tab holding the team's points rules (Group, Column, Condition, Value, Points, Note). */
+const RULES_TAB = 'Scoring Rules';
 
 /**
  * Reads the header row and finds the data and output columns.
@@ -250,6 +254,26 @@ function dateToIso_(date, timeZone) {
     return Utilities.formatDate(date, timeZone, 'yyyy-MM-dd');
   }
   return Utilities.formatDate(date, timeZone, 'yyyy-MM-dd\'T\'HH:mm:ssXXX');
+}
+
+/**
+ * The Scoring Rules tab's rows (header first, empty rows left out), sent with every request
+ * so that the backend scores with the team's points rules; null when there is no such tab.
+ *
+ * @param {!Object} spreadsheet the Spreadsheet.
+ * @param {!Object} sheet the Sheet being scored (never its own rulebook).
+ * @param {string} timeZone the spreadsheet's time zone.
+ * @return {?Array<!Array<*>>} the tab's values as JSON cells, or null.
+ */
+function readScoringRules_(spreadsheet, sheet, timeZone) {
+  const tab = spreadsheet.getSheetByName(RULES_TAB);
+  if (!tab || tab.getSheetId() === sheet.getSheetId()) {
+    return null;
+  }
+  const rows = tab.getDataRange().getValues()
+      .map((row) => row.map((cell) => cellToJson_(cell, timeZone)))
+      .filter((row) => row.some((cell) => cell !== '' && cell !== null));
+  return rows.length > 1 ? rows : null;
 }
 
 /**

@@ -114,8 +114,8 @@ def test_what_the_contract_refuses_the_server_refuses(app: Flask, body: dict[str
 def test_output_columns_are_the_ones_the_contract_names() -> None:
     import json
 
-    from backend.core.outputs import OUTPUT_COLUMNS
+    from backend.core.outputs import OPTIONAL_OUTPUT_COLUMNS, OUTPUT_COLUMNS
     from backend.web.state import OPENAPI_PATH
 
     spec = json.loads(OPENAPI_PATH.read_text())
-    assert tuple(spec["components"]["schemas"]["OutputColumn"]["enum"]) == OUTPUT_COLUMNS
+    assert tuple(spec["components"]["schemas"]["OutputColumn"]["enum"]) == OUTPUT_COLUMNS + OPTIONAL_OUTPUT_COLUMNS

@@ -1,4 +1,4 @@
-"""The command line: ``python -m backend train | retrain | score | evaluate | serve | models``.
+"""The command line: ``python -m backend train | retrain | score | evaluate | serve | models | rules | segments``.
 
 Exit codes: 0 ok, 2 usage or bad input (the message names the column / row and what to
 do), 3 a quality gate failed.  ``train`` and ``retrain`` read a file or a Google Sheet tab
@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from backend.cli import models, regions, score, train
+from backend.cli import models, regions, rules, score, train
 from backend.cli.common import EXIT_GATE, EXIT_OK, EXIT_USAGE
 from backend.cli.train import RETRAIN_LOCK
 from backend.config import Settings
@@ -21,7 +21,7 @@ from backend.errors import LeadScoreError, QualityGateFailed
 __all__ = ["EXIT_GATE", "EXIT_OK", "EXIT_USAGE", "RETRAIN_LOCK", "main"]
 
 # One module per command group; each adds its sub-commands and names their functions.
-GROUPS = (train, score, models, regions)
+GROUPS = (train, score, models, rules, regions)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -23,6 +23,9 @@ def add_parsers(sub: Any) -> None:
     s.add_argument("-o", "--out", help="output .csv / .xlsx / .parquet (default: <name>.scored.csv)")
     s.set_defaults(func=cmd_score)
     s.add_argument("--top", type=int, default=10, help="how many ranked leads to print")
+    s.add_argument("--rules", metavar="FILE",
+                   help="score with a points rulebook (YAML, or a CSV of the Scoring Rules tab); without --model "
+                        "no model is used, with --model the rule points are written beside the model's scores")
 
     e = sub.add_parser("evaluate", help="measure a model on labelled rows it was not trained on")
     e.add_argument("data")
@@ -43,6 +46,10 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     from backend.store import registry
     from backend.store.bundle import ModelBundle
 
+    if getattr(args, "rules", None):
+        from backend.cli.rules import score_with_rules
+
+        return score_with_rules(args, settings)
     bundle = ModelBundle.load(registry.resolve(args.model, settings.model_dir))
     for booster in (bundle.classifier, bundle.regressor):  # a batch job may use every core
         if booster is not None:

@@ -71,6 +71,8 @@ def training_args(sp: argparse.ArgumentParser) -> None:
                     help="do not exclude columns that look recorded after the outcome (for comparisons)")
     sp.add_argument("--json", action="store_true", help="print the card's metrics as JSON")
     regions.add_geo_args(sp)
+    sp.add_argument("--rules", metavar="FILE", help="a points rulebook: each group's points become model features, "
+                                                    "and the report compares the rules alone with the model")
 
 
 def _cv_spec(text: str) -> tuple[int, int]:
@@ -89,6 +91,7 @@ def _cv_spec(text: str) -> tuple[int, int]:
 
 
 def _train_config(args: argparse.Namespace) -> Any:
+    from backend.core.rules import load_rulebook
     from backend.core.schema import RoleOverrides
     from backend.core.train import TrainConfig
 
@@ -102,7 +105,8 @@ def _train_config(args: argparse.Namespace) -> Any:
                     max_calibration_error=args.max_calibration_error, max_auc_drop=args.max_auc_drop,
                     max_lift_drop=args.max_lift_drop),
         seed=args.seed, name=args.name, cv_repeats=repeats, cv_folds=folds, tune=args.tune,
-        tune_budget_s=args.tune_budget, leakage=args.leakage_guard, geo=regions.geo_config(args))
+        tune_budget_s=args.tune_budget, leakage=args.leakage_guard, geo=regions.geo_config(args),
+        rules=load_rulebook(args.rules) if getattr(args, "rules", None) else None)
 
 
 def _active_or_none(model_dir: Path) -> Any:
@@ -253,6 +257,15 @@ def _print_training(card: dict[str, Any], result: Any, bundle_dir: Path, promote
         print(f"Tuning: {len(tuning['trials'])} candidates tried on validation rows"
               f"{' (time budget reached)' if tuning['out_of_time'] else ''}; kept {tuning['chosen']} "
               f"(validation AUC: defaults {tuning['default_score']}, best candidate {best}).")
+    rules = card.get("rules")
+    if rules:
+        r, mo = rules["rules"], rules["model"]
+        print(f"Rules alone vs the model on the same {rules['rows']} held-out leads: AUC {r['auc']} vs {mo['auc']}, "
+              f"top-decile lift {r['top_decile_lift']} vs {mo['top_decile_lift']}. {rules['verdict']}")
+    segments = card.get("segments")
+    if segments:
+        print(f"Segments: {len(segments['segments'])} kinds of lead ({segments['method']}); "
+              "see `python -m backend segments`.")
     for note in result.notes:
         print(f"note: {note}")
     gates = card["gates"]

@@ -18,6 +18,7 @@ SCORE_REASONS = "Score Reasons"
 SEGMENT = "Segment"
 SCORED_AT = "Scored At"
 MODEL_VERSION = "Model Version"
+RULE_POINTS = "Rule Points"   # written beside Lead Score when a points rulebook is used
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     LEAD_SCORE,
@@ -28,6 +29,9 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     SCORED_AT,
     MODEL_VERSION,
 )
+
+# Columns the product writes only in some modes (never features either).
+OPTIONAL_OUTPUT_COLUMNS: tuple[str, ...] = (RULE_POINTS,)
 
 # Sheets API number formats applied once to the output columns.
 NUMBER_FORMATS: dict[str, dict[str, str]] = {
@@ -62,6 +66,9 @@ class LeadResult:
     reasons: tuple[str, ...] = ()
     segment: str | None = None
     error: str | None = None          # why the row could not be scored (then the scores are None)
+    rule_points: float | None = None  # with a points rulebook: the lead's points …
+    rule_score: int | None = None     # … the rules' own 1-10 score beside a model's …
+    rule_reasons: tuple[str, ...] = ()  # … and the rules that fired
 
     @property
     def scored(self) -> bool:
@@ -79,19 +86,28 @@ class LeadResult:
         if result.get("lead_score") is None:
             return cls.failed(result.get("error") or "no usable values")
         mrr = result.get("predicted_mrr")
-        return cls(int(result["lead_score"]), float(result["close_probability"]),
+        probability = result.get("close_probability")  # None when the rules alone scored the row
+        points, rule_score = result.get("rule_points"), result.get("rule_score")
+        return cls(int(result["lead_score"]), None if probability is None else float(probability),
                    None if mrr is None else float(mrr), tuple(result.get("reasons") or ()),
-                   result.get("segment"))
+                   result.get("segment"), None, None if points is None else float(points),
+                   None if rule_score is None else int(rule_score), tuple(result.get("rule_reasons") or ()))
 
     def to_json(self) -> dict[str, Any]:
         """The ``/v1/score`` result shape (probabilities to 4 places, money to cents)."""
         if not self.scored:
             return {"lead_score": None, "close_probability": None, "predicted_mrr": None,
                     "reasons": [], "segment": None, "error": self.error}
-        return {"lead_score": int(self.lead_score),  # type: ignore[arg-type]
-                "close_probability": round(float(self.close_probability), 4),  # type: ignore[arg-type]
-                "predicted_mrr": None if self.predicted_mrr is None else round(float(self.predicted_mrr), 2),
-                "reasons": list(self.reasons), "segment": self.segment}
+        out: dict[str, Any] = {
+            "lead_score": int(self.lead_score),  # type: ignore[arg-type]
+            "close_probability": None if self.close_probability is None else round(float(self.close_probability), 4),
+            "predicted_mrr": None if self.predicted_mrr is None else round(float(self.predicted_mrr), 2),
+            "reasons": list(self.reasons), "segment": self.segment}
+        if self.rule_points is not None:
+            out["rule_points"] = self.rule_points
+        if self.rule_score is not None:
+            out.update(rule_score=self.rule_score, rule_reasons=list(self.rule_reasons))
+        return out
 
     def cells(self, *, scored_at: str | float, model_version: str, blank: Any = "") -> dict[str, Any]:
         """Cell values by output header.
@@ -105,10 +121,14 @@ class LeadResult:
                     SCORE_REASONS: not_scored_text(self.error), SEGMENT: blank,
                     SCORED_AT: scored_at, MODEL_VERSION: model_version}
         json = self.to_json()
-        return {LEAD_SCORE: json["lead_score"], CLOSE_PROBABILITY: json["close_probability"],
-                PREDICTED_MRR: blank if json["predicted_mrr"] is None else json["predicted_mrr"],
-                SCORE_REASONS: "; ".join(self.reasons), SEGMENT: self.segment or blank,
-                SCORED_AT: scored_at, MODEL_VERSION: model_version}
+        cells = {LEAD_SCORE: json["lead_score"],
+                 CLOSE_PROBABILITY: blank if json["close_probability"] is None else json["close_probability"],
+                 PREDICTED_MRR: blank if json["predicted_mrr"] is None else json["predicted_mrr"],
+                 SCORE_REASONS: "; ".join(self.reasons), SEGMENT: self.segment or blank,
+                 SCORED_AT: scored_at, MODEL_VERSION: model_version}
+        if self.rule_points is not None:
+            cells[RULE_POINTS] = self.rule_points
+        return cells
 
 
 def result_to_cells(result: Mapping[str, Any], *, scored_at: str | float, model_version: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from backend.core.cells import (
     read_dates,
     read_numbers,
 )
-from backend.core.outputs import OUTPUT_COLUMNS
+from backend.core.outputs import OPTIONAL_OUTPUT_COLUMNS, OUTPUT_COLUMNS
 from backend.errors import BadInput
 
 _ID_NAME = re.compile(r"(^|[\s_#-])(id|uuid|guid|key|number|no|num|#)$|^(id|#)[\s_]|e-?mail|phone|"
@@ -301,7 +301,7 @@ def infer_schema(frame: pd.DataFrame, *, target: str | None = None, value: str |
     if unknown:
         raise BadInput(f"Column(s) named in the options are not in the sheet: {', '.join(unknown)}. "
                        f"Pass the header text exactly as it appears in row 1.", column=unknown[0])
-    output_keys = {normalize_name(c) for c in OUTPUT_COLUMNS}
+    output_keys = {normalize_name(c) for c in (*OUTPUT_COLUMNS, *OPTIONAL_OUTPUT_COLUMNS)}
     min_count = max(1, int(min_level_rows))
     columns: list[Column] = []
     for name in frame.columns:

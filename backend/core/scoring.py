@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from backend.core.outputs import (
     PREDICTED_MRR,
     LeadResult,
 )
+from backend.core.rules import add_rule_features, bundle_rulebook
 from backend.core.schema import OTHER_LEVEL, PLACEHOLDERS, Column, clean_cell, is_blank, normalize_name
 from backend.errors import BadInput, NoUsableColumns
 from backend.store.bundle import ModelBundle
@@ -46,6 +48,7 @@ class Predictions:
     mrr: np.ndarray | None
     expected_value: np.ndarray
     contributions: np.ndarray | None = None  # rows × model columns, on log expected value
+    classifier_contributions: np.ndarray | None = None  # rows × model columns, classifier log-odds
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -91,7 +94,7 @@ def predict(bundle: ModelBundle, features: pd.DataFrame | np.ndarray, *, contrib
     if bundle.regressor is not None:
         mrr = np.clip(np.expm1(bundle.regressor.predict(dmatrix)), 0.0, None)
     expected = probability * mrr if mrr is not None else probability.copy()
-    contrib = None
+    contrib = c_clf = None
     if contributions:
         # Saabas contributions (approx_contribs): the same per-tree attribution idea as TreeSHAP at a
         # fraction of the cost; reasons only need each lead's top drivers and their direction.
@@ -99,7 +102,7 @@ def predict(bundle: ModelBundle, features: pd.DataFrame | np.ndarray, *, contrib
         contrib = (1.0 - probability)[:, None] * cal["a"] * c_clf
         if bundle.regressor is not None:
             contrib = contrib + bundle.regressor.predict(dmatrix, pred_contribs=True, approx_contribs=True)[:, :-1]
-    return Predictions(probability, mrr, expected, contrib)
+    return Predictions(probability, mrr, expected, contrib, c_clf)
 
 
 def lead_scores(expected_value: np.ndarray, cutpoints: Sequence[float]) -> np.ndarray:
@@ -108,7 +111,10 @@ def lead_scores(expected_value: np.ndarray, cutpoints: Sequence[float]) -> np.nd
 
 
 def segments(probability: np.ndarray, mrr: np.ndarray | None, thresholds: dict[str, Any]) -> np.ndarray:
-    """Name each lead's kind: likely or not (decision threshold) × bigger or smaller deal."""
+    """Name each lead's kind: likely or not (decision threshold) × bigger or smaller deal.
+
+    The fallback for bundles trained without segments (``bundle.segments``: segments.py).
+    """
     likely = probability >= thresholds["decision"]
     if mrr is None:
         return np.where(likely, "Likely to close", "Nurture")
@@ -300,12 +306,17 @@ def score_frame(bundle: ModelBundle, frame: pd.DataFrame, *, now_days: float | N
                            predicted_mrr=empty if bundle.regressor is not None else None,
                            segment=np.zeros(0, dtype=object), reasons=[],
                            model=bundle.ref)
+    book = bundle_rulebook(bundle.card)
+    if book is not None:  # a model trained with points rules reads each group's points
+        # A rule's column missing from the sheet: those features stay missing, and are reported as such.
+        with contextlib.suppress(BadInput):
+            frame = add_rule_features(frame, book, now_days)
     features, report = bundle.features.transform_matrix(frame, now_days=now_days)
     if bundle.features.columns_ and len(report.missing) == len(bundle.features.columns_):
         expected = ", ".join(c.name for c in bundle.features.columns_[:8])
         raise NoUsableColumns(f"None of the model's columns are in this sheet. The model reads: "
                               f"{expected}. Check the header row (row 1) or train a model on this sheet.")
-    preds = predict(bundle, features, contributions=with_reasons)
+    preds = predict(bundle, features, contributions=with_reasons or bundle.segments is not None)
     thresholds = bundle.card["thresholds"]
     reasons: list[list[str]] = [[] for _ in range(len(frame))]
     if with_reasons and preds.contributions is not None:
@@ -322,7 +333,8 @@ def score_frame(bundle: ModelBundle, frame: pd.DataFrame, *, now_days: float | N
         lead_score=lead_scores(preds.expected_value, thresholds["score_cutpoints"]),
         close_probability=preds.probability,
         predicted_mrr=preds.mrr,
-        segment=segments(preds.probability, preds.mrr, thresholds),
+        segment=(bundle.segments.names(preds.classifier_contributions) if bundle.segments is not None
+                 else segments(preds.probability, preds.mrr, thresholds)),
         reasons=reasons,
         errors=errors,
         warnings=warnings,

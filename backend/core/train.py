@@ -34,7 +34,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
-from backend.core import tuning
+from backend.core import rules, segments, tuning
 from backend.core.evaluate import (
     Gates,
     HeldOut,
@@ -106,6 +106,8 @@ class TrainConfig:
     tune_budget_s: float = 120.0
     now_days: float | None = None             # reference day for date ages (default: today, UTC)
     geo: GeoConfig | None = None              # ZIP column + sites: distance, nearest site, region features
+    rules: Any = None                         # a points Rulebook (core/rules.py): group points become features
+    segments: bool = True                     # cluster the leads into named segments (core/segments.py)
 
 
 @dataclass
@@ -143,7 +145,8 @@ def config_fingerprint(config: TrainConfig) -> str:
             "splits": [config.test_size, config.validation_size], "recall_margin": config.recall_margin,
             "max_rounds": config.max_rounds, "params": config.params, "leakage": config.leakage,
             "leakage_rules": config.leakage_rules.to_dict(), "cv": [config.cv_repeats, config.cv_folds],
-            "tune": [config.tune, config.tune_candidates]}
+            "tune": [config.tune, config.tune_candidates],
+            "rules": config.rules.to_dict() if config.rules is not None else None}
     if config.geo is not None:
         body["geo"] = config.geo.to_dict()
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
@@ -372,6 +375,9 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
     the new model must not be worse (a quality gate).
     """
     notes: list[str] = []
+    if config.rules is not None:  # points rules: each group's points are a feature the model can use
+        frame = rules.add_rule_features(frame, config.rules, config.now_days if config.now_days is not None
+                                        else float(np.floor(today_days())))
     target = resolve_column(frame, config.target, "target")
     value = resolve_column(frame, config.value, "value") if config.value else None
     y_all, negatives = outcome_labels(frame[target], config.positive, config.negatives)
@@ -543,6 +549,10 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
     np.save(rows_buf, np.unique(hashes[rest]), allow_pickle=False)
     bundle = ModelBundle(card=card, features=builder, classifier=clf.booster, regressor=reg,
                          attachments={TRAINING_ROWS: rows_buf.getvalue()})
+    if config.segments:  # named segments of every lead, closed and open (core/segments.py)
+        segments.attach(bundle, builder, clf.booster, frame, y_all, labelled, values, now, config.seed)
+    if config.rules is not None:  # the rules alone against this model, on the same held-out leads
+        card["rules"] = rules.rules_vs_model(config.rules, history.iloc[test], y[test], p_test, scores_test, now)
     heldout = HeldOut(y=y[test], probability=p_test, lead_score=scores_test, expected_value=ev_test,
                       mrr_predicted=mrr_test, value_actual=test_values)
     return TrainResult(bundle=bundle, passed=not failures, failures=failures, counts=counts, notes=notes,

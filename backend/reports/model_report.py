@@ -395,6 +395,45 @@ def _comparison(card: dict[str, Any]) -> str:
     return "<p class='explain'>There was no active model to compare with.</p>"
 
 
+def _rules_section(card: dict[str, Any]) -> str:
+    """Rules alone against the model on the same held-out leads (when trained with a rulebook)."""
+    c = card.get("rules") or {}
+    r, m = c["rules"], c["model"]
+    head = "<tr><th class='l'>Figure</th><th>Rules alone (Rule Points)</th><th>Model</th></tr>"
+    rows = [("AUC (ranking quality)", _fmt(r["auc"]), _fmt(m["auc"])),
+            ("Top-decile lift", _fmt(r["top_decile_lift"], ".2f"), _fmt(m["top_decile_lift"], ".2f")),
+            ("Score steps where a higher score converts at least as well",
+             f"{r['monotone_steps'][0]} of {r['monotone_steps'][1]}", f"{m['monotone_steps'][0]} of "
+             f"{m['monotone_steps'][1]}")]
+    figures = "".join(f"<tr><td class='l'>{_e(a)}</td><td>{b}</td><td>{d}</td></tr>" for a, b, d in rows)
+    bands = "".join(
+        f"<tr><td>{rb['score']}</td><td>{rb['n']}</td><td>{_pct(rb['conversion_rate'])}</td>"
+        f"<td>{mb['n']}</td><td>{_pct(mb['conversion_rate'])}</td></tr>"
+        for rb, mb in zip(r["score_bands"], m["score_bands"]))
+    return (f"<p class='explain'>The team's points rules and the model scored the same {c['rows']} held-out leads. "
+            f"The rules' Lead Score cuts their 0–{c['max_points']:g} point range in tenths; the model's uses the "
+            f"deciles of past leads.</p><table id='rules-vs-model'>{head}{figures}</table>"
+            f"<div class='verdict pass'>{_e(c['verdict'])}</div>"
+            "<table id='rules-bands'><tr><th>Lead Score</th><th>Leads (rules)</th><th>Conversion (rules)</th>"
+            f"<th>Leads (model)</th><th>Conversion (model)</th></tr>{bands}</table>")
+
+
+def segments_table(summary: dict[str, Any]) -> str:
+    """The segment table (HTML), highest conversion first."""
+    rows = "".join(
+        f"<tr><td class='l'>{_e(s['name'])}</td><td>{s['share']:.0%}</td><td>{_pct(s['conversion_rate'])}</td>"
+        f"<td>{'–' if s['lift'] is None else format(s['lift'], '.1f') + '×'}</td>"
+        f"<td>{_fmt(s.get('mean_mrr_won'), ',.0f')}</td><td class='l'>{_e(s['recommendation'])}</td></tr>"
+        for s in summary["segments"])
+    base = summary.get("base_rate")
+    return ("<p class='explain'>The kinds of lead this sheet holds, found without looking at the outcome: leads "
+            "are grouped by what drives their scores, and each group is named by what sets it apart. Conversion is "
+            f"measured on its closed leads (base rate {_pct(base)}).</p>"
+            "<table id='segments'><tr><th class='l'>Segment</th><th>Share of leads</th><th>Conversion</th>"
+            "<th>vs base</th><th>Avg. MRR if won</th><th class='l'>Recommendation</th></tr>"
+            f"{rows}</table><p class='small'>{_e(summary.get('method', ''))}</p>")
+
+
 def render_report(card: dict[str, Any], heldout: HeldOut) -> str:
     """The model report as one self-contained HTML page."""
     m = card["metrics"]
@@ -417,6 +456,10 @@ def render_report(card: dict[str, Any], heldout: HeldOut) -> str:
                  f"{_e(score_basis)}, against the deciles of past leads). A good model shows conversion falling from "
                  "10 down to 1.</p>" + score_band_table(card)),
         _section("Columns left out as likely leakage", _leakage(card)),
+        *([_section("Rules or model? The team's points rules against the model", _rules_section(card))]
+          if card.get("rules") else []),
+        *([_section("Segments: the kinds of lead you capture", segments_table(card["segments"]))]
+          if card.get("segments") else []),
         _section("Compared with the active model", _comparison(card)),
         _section("How well the model ranks leads", _chart(
             roc_chart(heldout), "ROC curve",

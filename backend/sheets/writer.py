@@ -47,8 +47,11 @@ from gspread.http_client import HTTPClient
 from gspread.urls import SPREADSHEET_URL, SPREADSHEETS_API_V4_BASE_URL
 
 from backend.config import DEFAULT_SHEETS_API_URL, Settings
-from backend.core.outputs import LEAD_SCORE, NUMBER_FORMATS, OUTPUT_COLUMNS, SHEETS_EPOCH
+from backend.core.outputs import LEAD_SCORE, NUMBER_FORMATS, OPTIONAL_OUTPUT_COLUMNS, OUTPUT_COLUMNS, SHEETS_EPOCH
 from backend.errors import BadInput, LeadScoreError, SheetsError
+
+# Every column the product may write: the fixed outputs, then those of some modes (Rule Points).
+WRITABLE_COLUMNS: tuple[str, ...] = (*OUTPUT_COLUMNS, *OPTIONAL_OUTPUT_COLUMNS)
 
 SCOPES: tuple[str, ...] = ("https://www.googleapis.com/auth/spreadsheets",)
 GOOGLE_SHEETS_BASE = SPREADSHEETS_API_V4_BASE_URL.removesuffix("/v4/spreadsheets")
@@ -215,7 +218,7 @@ def _row_list(numbers: Sequence[int], shown: int = 5) -> str:
 def _note_ours(ours: dict[str, int], meta: Mapping[str, Any], column: int) -> None:
     """Record ``column`` when ``meta`` marks it as our output column (leftmost wins)."""
     name = meta.get("metadataValue")
-    if meta.get("metadataKey") == METADATA_KEY and name in OUTPUT_COLUMNS:
+    if meta.get("metadataKey") == METADATA_KEY and name in WRITABLE_COLUMNS:
         ours[name] = min(ours.get(name, column), column)
 
 
@@ -346,7 +349,7 @@ class SheetsWriter:
         """Write ``cells[i]`` (output name -> value) into our output columns of ``rows[i]``."""
         if len(rows) != len(cells):
             raise ValueError(f"{len(rows)} rows but {len(cells)} sets of cells")
-        unknown = sorted({h for c in cells for h in c} - set(OUTPUT_COLUMNS))
+        unknown = sorted({h for c in cells for h in c} - set(WRITABLE_COLUMNS))
         if unknown:
             raise ValueError(f"not output columns: {unknown}")
         numbers = [sheet_row.row for sheet_row in rows]
@@ -395,7 +398,7 @@ class SheetsWriter:
             report.requests = run.requests
             return report
 
-        wanted = [h for h in OUTPUT_COLUMNS if any(h in c for _, _, c in verified)]
+        wanted = [h for h in WRITABLE_COLUMNS if any(h in c for _, _, c in verified)]
         missing = [h for h in wanted if h not in state.ours]
         if missing:
             labels = self._labels(state, missing)

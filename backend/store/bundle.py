@@ -9,6 +9,7 @@
     regressor.ubj      XGBoost booster for MRR if won (absent without a value column)
     report.html        the model report (self-contained HTML), when training wrote one
     training_rows.npy  hashes of the rows the model learnt from (compares models fairly)
+    segments.json      the lead segments (encoding, centroids, table) as JSON data, when trained
 
 Every file's hash is checked before anything is read; attachments (report,
 training rows) are checked again whenever they are read.
@@ -26,6 +27,8 @@ from typing import Any
 import xgboost as xgb
 
 from backend.core.features import FeatureBuilder
+from backend.core.segments import FILE as SEGMENTS_FILE
+from backend.core.segments import Segments
 from backend.errors import BundleIntegrityError, ModelUnavailable
 
 CARD = "card.json"
@@ -34,6 +37,7 @@ CLASSIFIER = "classifier.ubj"
 REGRESSOR = "regressor.ubj"
 REPORT = "report.html"
 TRAINING_ROWS = "training_rows.npy"
+SEGMENTS = SEGMENTS_FILE
 _CORE_FILES = frozenset({CARD, PREPROCESS, CLASSIFIER, REGRESSOR})
 _ATTACHMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -63,6 +67,7 @@ class ModelBundle:
     regressor: xgb.Booster | None = None
     path: Path | None = None
     attachments: dict[str, bytes] = field(default_factory=dict, repr=False)  # extra files to write and seal
+    segments: Segments | None = None   # lead segments (saved as the segments.json attachment)
 
     @property
     def name(self) -> str:
@@ -140,8 +145,14 @@ class ModelBundle:
         for booster in (classifier, regressor):
             if booster is not None:
                 booster.set_param({"nthread": 1})
-        return cls(card=card, features=features, classifier=classifier, regressor=regressor,
-                   path=directory)
+        bundle = cls(card=card, features=features, classifier=classifier, regressor=regressor, path=directory)
+        if SEGMENTS in card["files"]:
+            try:
+                bundle.segments = Segments.from_json(json.loads(bundle.read_attachment(SEGMENTS)))
+            except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+                raise BundleIntegrityError(f"{directory / SEGMENTS} cannot be read as segment data ({exc}). "
+                                           "Restore the bundle from a trusted copy or retrain.") from exc
+        return bundle
 
     def read_attachment(self, name: str) -> bytes:
         """An attached file's bytes (report, training rows), checked against the card's sha256."""

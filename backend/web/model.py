@@ -1,4 +1,4 @@
-"""``GET /v1/model``: the active model's card; ``GET /v1/model/report``: its HTML report."""
+"""``GET /v1/model``: the active model's card; ``/v1/model/segments``: its segments; ``/v1/model/report``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,18 @@ bp.before_request(require_auth)
 def card() -> Response:
     """The model card: features, metrics, thresholds, trained_at, data hash."""
     return json_response(current_bundle().card)
+
+
+@bp.get("/model/segments")
+def model_segments() -> Response:
+    """The active model's segment table (kinds of lead, share, conversion, MRR if won, recommendation)."""
+    bundle = current_bundle()
+    body = {"model": {"name": bundle.name, "version": bundle.version}}
+    if bundle.segments is None:
+        return json_response({**body, "method": None, "base_rate": None, "segments": [],
+                              "note": "This model has no segments (trained before segments existed): its Segment "
+                                      "column is likely / less likely × bigger / smaller deal. Retrain to get them."})
+    return json_response({**body, **bundle.segments.summary()})
 
 
 @bp.get("/model/report")

@@ -33,6 +33,7 @@ class ScoreRequest:
 
     header: list[str]
     rows: list[list[Cell]]
+    rules: Any = None   # a points rulebook (YAML text or the Scoring Rules tab's rows), read by the core
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class SheetScoreRequest:
     numbers: list[int]
     rows: list[list[Cell]]
     key_columns: list[str] | None
+    rules: Any = None
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -69,21 +71,22 @@ def read_json() -> Any:
 def parse_score_request(payload: Any, *, max_rows: int) -> ScoreRequest:
     """Check a ``/v1/score`` body: ``{"header": [...], "rows": [[...], ...]}``."""
     with timed("validate"):
-        body = _object(payload, required=("header", "rows"), optional=(), example=_SCORE_EXAMPLE)
+        body = _object(payload, required=("header", "rows"), optional=("rules",), example=_SCORE_EXAMPLE)
         header = _header(body["header"])
         rows = body["rows"]
         if not isinstance(rows, list):
             raise BadInput(f"'rows' must be a list of rows, each a list of cell values: {_SCORE_EXAMPLE}.")
         _row_limit(len(rows), max_rows)
         width = len(header)
-        return ScoreRequest(header, [_cells(row, width, f"rows[{i}]") for i, row in enumerate(rows)])
+        return ScoreRequest(header, [_cells(row, width, f"rows[{i}]") for i, row in enumerate(rows)],
+                            body.get("rules"))
 
 
 def parse_sheet_score_request(payload: Any, *, max_rows: int) -> SheetScoreRequest:
     """Check a ``/v1/sheets/score`` body (see ``SheetScoreRequest`` in openapi.json)."""
     with timed("validate"):
         body = _object(payload, required=("spreadsheet_id", "sheet", "header", "rows"),
-                       optional=("key_columns",), example=_SHEET_EXAMPLE)
+                       optional=("key_columns", "rules"), example=_SHEET_EXAMPLE)
         spreadsheet_id = body["spreadsheet_id"]
         if not isinstance(spreadsheet_id, str) or not _SPREADSHEET_ID.fullmatch(spreadsheet_id):
             raise BadInput("'spreadsheet_id' must be the id from the sheet's URL "
@@ -124,7 +127,7 @@ def parse_sheet_score_request(payload: Any, *, max_rows: int) -> SheetScoreReque
             if missing:
                 raise BadInput(f"key_columns {missing} are not in the header. Name columns exactly "
                                "as the header row spells them.", column=missing[0])
-        return SheetScoreRequest(spreadsheet_id, sheet, header, numbers, rows, key_columns)
+        return SheetScoreRequest(spreadsheet_id, sheet, header, numbers, rows, key_columns, body.get("rules"))
 
 
 def _object(payload: Any, *, required: tuple[str, ...], optional: tuple[str, ...],

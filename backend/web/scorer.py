@@ -1,4 +1,4 @@
-"""Calling the scoring core from a request: the current bundle, one timed call."""
+"""Calling the scoring core from a request: the current bundle (and a rulebook, if sent), one timed call."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backend.core.outputs import LeadResult
-from backend.core.scoring import score_rows
+from backend.core.rules import rulebook_from_request, rules_only_results, with_rule_results
+from backend.core.scoring import rows_to_frame, score_frame, score_rows
+from backend.errors import ModelUnavailable, NoUsableColumns
 from backend.web.context import timed
 from backend.web.payloads import read_json
 from backend.web.state import current_bundle, current_settings
@@ -30,12 +32,39 @@ class Scored:
 def parse_and_score(parse: Callable[..., Any]) -> tuple[Any, Scored]:
     """Read the JSON body, check it with ``parse`` (within the row limit), score its rows."""
     req = parse(read_json(), max_rows=current_settings().max_rows)
-    return req, score(req.header, req.rows)
+    return req, score(req.header, req.rows, req.rules)
 
 
-def score(header: list[str], rows: list[list[Any]]) -> Scored:
-    """Score all rows with the current model in one vectorized call (timed as ``score``)."""
+def score(header: list[str], rows: list[list[Any]], rules: Any = None) -> Scored:
+    """Score all rows with the current model in one vectorized call (timed as ``score``).
+
+    With a rulebook, its points are added beside the model's results; with no model installed
+    (or none of its columns in the sheet), the rules alone score the rows.
+    """
+    if rules is not None:
+        return _score_with_rules(header, rows, rules)
     bundle = current_bundle()
     with timed("score"):
         result = score_rows(bundle, header, rows)
         return Scored(bundle.ref, result.rows(), result.warnings)
+
+
+def _score_with_rules(header: list[str], rows: list[list[Any]], rules: Any) -> Scored:
+    with timed("score"):
+        book = rulebook_from_request(rules)
+        frame = rows_to_frame(header, rows)
+        points = book.evaluate(frame)
+        try:
+            bundle = current_bundle()
+            result = score_frame(bundle, frame)
+        except (ModelUnavailable, NoUsableColumns) as exc:
+            model = {"name": "rules", "version": "rules"}
+            note = {"code": "rules_only",
+                    "message": f"Scored by the rules alone ({exc.detail.split('. ')[0]}): Lead Score cuts the "
+                               f"0–{book.max_points:g} point range in tenths."}
+            return Scored(model, _rows(rules_only_results(points)), [note])
+        return Scored(bundle.ref, _rows(with_rule_results(result.results, points)), result.warnings)
+
+
+def _rows(results: list[dict[str, Any]]) -> list[LeadResult]:
+    return [LeadResult.from_json(r) for r in results]

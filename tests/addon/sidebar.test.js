@@ -313,4 +313,37 @@ function sidebarTests() {
     assert.equal(await page.evaluate(() => window.__pwned), undefined);
     await page.context().close();
   });
+
+  it('shows the current model\'s segment table, highest conversion first, with each segment\'s advice', async () => {
+    const table = {
+      model: { name: 'leadscore', version: '2024.11.1' },
+      method: 'k-means', baseRate: 0.36,
+      segments: [
+        { name: 'Agency, high Monthly Ad Spend, Referral', share: 0.31, conversionRate: 0.74, lift: 2.06,
+          meanMrrWon: 970, recommendation: 'Converts at 2.1× the base rate with above-median MRR: route to senior reps first.' },
+        { name: '<b>Local Services</b>, Cold Outbound', share: 0.41, conversionRate: 0.07, lift: 0.19,
+          meanMrrWon: null, recommendation: 'Converts at 0.2× the base rate: nurture by email.' },
+      ],
+    };
+    const page = await open({ getSegments: { value: table } });
+    await page.waitForSelector('#segments:not([hidden])');
+    const rows = await page.$$eval('#segments-body tr', (trs) => trs.map((tr) => Array.from(tr.cells).map((td) => td.textContent)));
+    assert.deepEqual(rows, [
+      ['Agency, high Monthly Ad Spend, ReferralConverts at 2.1× the base rate with above-median MRR: route to senior reps first.', '31%', '74% (2.1×)'],
+      ['<b>Local Services</b>, Cold OutboundConverts at 0.2× the base rate: nurture by email.', '41%', '7% (0.2×)'],
+    ]);
+    assert.equal(await page.textContent('#segments-base'), 'base rate 36%');
+    assert.equal(await page.$('#segments-body b'), null, 'names are text, never HTML');
+    assert.ok((await calls(page, 'getSegments')).length === 1);
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
+
+  it('hides the segment table when the model has none or the backend cannot say', async () => {
+    const page = await open({ getSegments: { error: 'No scoring model is available yet.' } });
+    await page.waitForFunction(() => window.__gs.calls.some((c) => c.name === 'getSegments'));
+    assert.equal(await page.isVisible('#segments'), false);
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
 }

@@ -7,10 +7,11 @@
 const BACKEND_URL = 'https://leadscore.example.com';
 const MODEL = Object.freeze({ name: 'leadscore', version: '2024.11.1' });
 const HEADER = Object.freeze(['Company', 'Email', 'Lead Source', 'Monthly Ad Spend', 'Created', 'Status']);
-// The output headers as the contract names them (backend/openapi.json, OutputColumn).
+// The output headers of a model's run, as the contract names them (backend/openapi.json, OutputColumn).
 const OUTPUT_HEADERS = Object.freeze(JSON.parse(require('node:fs').readFileSync(
   require('node:path').resolve(__dirname, '..', '..', '..', 'backend', 'openapi.json'), 'utf8'))
-  .components.schemas.OutputColumn.enum);
+  .components.schemas.OutputColumn.enum
+  .filter((header) => header !== 'Rule Points')); // written only with a points rulebook
 const SOURCES = ['Referral', 'Web', 'Event', 'Outbound'];
 
 /**
