@@ -54,7 +54,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     frame = read_table(args.data / "x_education" / "Leads.csv")
     book = load_rulebook(str(ROOT / "bench" / "x_education_rules.yaml"))
-    config = TrainConfig(target="Converted", positive="1", cv_repeats=0, report=False, seed=0,
+    config = TrainConfig(target="Converted", positive="1", cv_repeats=0, seed=0,
                          overrides=RoleOverrides(drop=SALES_COLUMNS))
 
     started = time.perf_counter()

@@ -27,7 +27,7 @@ def kinds() -> tuple[pd.DataFrame, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def kinds_training(kinds: tuple[pd.DataFrame, np.ndarray]) -> TrainResult:
-    return train(kinds[0], tiny_config(report=False))
+    return train(kinds[0], tiny_config())
 
 
 def test_segments_recover_the_planted_kinds(kinds: tuple[pd.DataFrame, np.ndarray],
@@ -66,7 +66,7 @@ def test_segments_are_json_in_the_sealed_bundle_and_reproducible(kinds: tuple[pd
     loaded = ModelBundle.load(directory)
     frame = kinds[0].head(200)
     np.testing.assert_array_equal(score_frame(loaded, frame).segment, score_frame(bundle, frame).segment)
-    again = train(kinds[0], tiny_config(report=False))  # same data, same seed → same segments
+    again = train(kinds[0], tiny_config())  # same data, same seed → same segments
     assert again.bundle.card["segments"] == bundle.card["segments"]
     # a changed byte is refused, like every other bundle file
     (directory / SEGMENTS).write_text((directory / SEGMENTS).read_text().replace('"format": 1', '"format": 1 '))
@@ -76,7 +76,7 @@ def test_segments_are_json_in_the_sealed_bundle_and_reproducible(kinds: tuple[pd
 
 def test_bundles_without_segments_keep_the_two_by_two(kinds: tuple[pd.DataFrame, np.ndarray], tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    result = train(kinds[0], tiny_config(report=False, segments=False))
+    result = train(kinds[0], tiny_config(segments=False))
     assert result.bundle.segments is None and "segments" not in result.bundle.card
     names = set(score_frame(result.bundle, kinds[0].head(100)).segment)
     assert names <= {"Priority: likely, bigger deal", "Quick win: likely, smaller deal",
