@@ -9,6 +9,7 @@ import pytest
 
 from backend.core.evaluate import Gates
 from backend.core.train import TrainConfig, TrainResult, train
+from backend.reports.model_report import attach_report
 from backend.sample.generate import generate
 from backend.store import registry
 from backend.store.bundle import ModelBundle
@@ -32,8 +33,10 @@ def sample_frame() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def tiny_training(sample_frame: pd.DataFrame) -> TrainResult:
-    """One small training run shared by the session."""
-    return train(sample_frame, tiny_config())
+    """One small training run shared by the session (with its report, as the CLI writes it)."""
+    result = train(sample_frame, tiny_config())
+    attach_report(result)
+    return result
 
 
 @pytest.fixture(scope="session")

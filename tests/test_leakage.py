@@ -76,7 +76,7 @@ def test_honest_columns_are_not_flagged() -> None:
 def test_bundled_sample_sheet_has_no_leak() -> None:
     """The sample's strongest honest columns (Demo Booked, Email Opens) stay features."""
     frame = pd.read_csv(SAMPLE_CSV, dtype=str, keep_default_na=False)
-    result = train(frame, tiny_config(report=False))
+    result = train(frame, tiny_config())
     assert result.bundle.card["leakage"] == []
     names = {f["name"] for f in result.bundle.card["features"]}
     assert {"Demo Booked", "Email Opens", "Trial Signup"} <= names
@@ -175,7 +175,7 @@ def leaky_sheet() -> pd.DataFrame:
 
 
 def test_training_excludes_leaks_and_records_why() -> None:
-    result = train(leaky_sheet(), tiny_config(value=None, report=False))
+    result = train(leaky_sheet(), tiny_config(value=None))
     card = result.bundle.card
     flagged = {f["column"]: f for f in card["leakage"]}
     assert set(flagged) == {"Outcome Copy", "Closed On"}
@@ -190,7 +190,7 @@ def test_training_excludes_leaks_and_records_why() -> None:
 
 
 def test_keep_overrides_the_guard() -> None:
-    result = train(leaky_sheet(), tiny_config(value=None, report=False,
+    result = train(leaky_sheet(), tiny_config(value=None,
                                               overrides=RoleOverrides(keep=["outcome copy"])))
     card = result.bundle.card
     flagged = {f["column"]: f for f in card["leakage"]}
@@ -201,7 +201,7 @@ def test_keep_overrides_the_guard() -> None:
 
 
 def test_guard_can_be_switched_off() -> None:
-    result = train(leaky_sheet(), tiny_config(value=None, report=False, leakage=False))
+    result = train(leaky_sheet(), tiny_config(value=None, leakage=False))
     assert result.bundle.card["leakage"] == []
     assert "Outcome Copy" in {f["name"] for f in result.bundle.card["features"]}
 
@@ -212,4 +212,4 @@ def test_every_column_leaking_is_a_clear_error() -> None:
     from backend.errors import BadInput
 
     with pytest.raises(BadInput, match="--keep"):
-        train(frame, TrainConfig(target="Status", positive="Won", max_rounds=20, report=False))
+        train(frame, TrainConfig(target="Status", positive="Won", max_rounds=20))

@@ -243,7 +243,7 @@ def test_comparison_gate_tolerances() -> None:
 
 def test_worse_than_the_active_model_fails(sample_frame: pd.DataFrame, tiny_training: TrainResult) -> None:
     weak = RoleOverrides(drop=["Email Opens", "Pages Visited", "Demo Booked", "Trial Signup", "Lead Source"])
-    result = train(sample_frame, tiny_config(overrides=weak, report=False), active=tiny_training.bundle)
+    result = train(sample_frame, tiny_config(overrides=weak), active=tiny_training.bundle)
     comparison = result.bundle.card["comparison"]
     assert comparison["status"] == "compared"
     assert comparison["candidate"]["auc"] < comparison["active"]["auc"]
@@ -254,7 +254,7 @@ def test_worse_than_the_active_model_fails(sample_frame: pd.DataFrame, tiny_trai
 
 def test_comparison_uses_only_rows_the_active_model_never_saw(sample_frame: pd.DataFrame,
                                                               tiny_training: TrainResult) -> None:
-    result = train(sample_frame, tiny_config(seed=5, test_size=0.4, report=False), active=tiny_training.bundle)
+    result = train(sample_frame, tiny_config(seed=5, test_size=0.4), active=tiny_training.bundle)
     c = result.bundle.card["comparison"]
     assert c["status"] == "compared"
     assert c["rows_seen_by_active"] > 0
@@ -263,7 +263,7 @@ def test_comparison_uses_only_rows_the_active_model_never_saw(sample_frame: pd.D
 
 def test_comparison_is_skipped_when_columns_do_not_match(sample_frame: pd.DataFrame,
                                                          tiny_training: TrainResult) -> None:
-    result = train(sample_frame.drop(columns=["Email Opens"]), tiny_config(report=False),
+    result = train(sample_frame.drop(columns=["Email Opens"]), tiny_config(),
                    active=tiny_training.bundle)
     c = result.bundle.card["comparison"]
     assert c["status"] == "skipped" and "Email Opens" in c["reason"]

@@ -12,7 +12,7 @@ import pytest
 from backend.core.evaluate import monotone_steps, score_bands
 from backend.core.train import TrainResult, train
 from backend.errors import BundleIntegrityError, ModelUnavailable
-from backend.reports.model_report import HeldOut, render_report, report_html
+from backend.reports.model_report import HeldOut, attach_report, render_report, report_html
 from backend.store.bundle import REPORT, ModelBundle
 from tests.conftest import tiny_config
 
@@ -78,7 +78,7 @@ def test_report_changed_after_loading_is_refused(saved: ModelBundle, tmp_path: P
 
 
 def test_bundle_without_a_report_says_so(sample_frame: pd.DataFrame, tmp_path: Path) -> None:
-    result = train(sample_frame, tiny_config(report=False, max_rounds=20))
+    result = train(sample_frame, tiny_config(max_rounds=20))
     result.bundle.save(tmp_path / "b")
     bundle = ModelBundle.load(tmp_path / "b")
     assert REPORT not in bundle.card["files"]
@@ -90,7 +90,7 @@ def test_user_text_is_escaped(sample_frame: pd.DataFrame) -> None:
     evil = "<img src=x onerror=alert(1)>"
     frame = sample_frame.assign(**{evil: sample_frame["Status"]})  # a leak, so it is named in the page
     result = train(frame, tiny_config(max_rounds=20))
-    page = result.bundle.attachments[REPORT].decode()
+    page = attach_report(result).decode()
     assert evil not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
 

@@ -64,7 +64,7 @@ def test_candidate_order_is_fixed_by_the_seed() -> None:
 
 @pytest.fixture(scope="module")
 def tuned_twice(sample_frame: pd.DataFrame) -> tuple[TrainResult, TrainResult]:
-    config = tiny_config(tune=True, tune_candidates=3, cv_repeats=1, cv_folds=3, report=False, now_days=NOW)
+    config = tiny_config(tune=True, tune_candidates=3, cv_repeats=1, cv_folds=3, now_days=NOW)
     return train(sample_frame, config), train(sample_frame, config)
 
 
@@ -108,7 +108,7 @@ def test_held_out_rows_play_no_part_in_tuning_or_calibration(sample_frame: pd.Da
     rng = np.random.default_rng(0)
     frame.loc[rows, "Email Opens"] = rng.integers(0, 40, len(rows))
     frame.loc[rows, "Pages Visited"] = rng.integers(0, 40, len(rows))
-    config = tiny_config(tune=True, tune_candidates=3, cv_repeats=1, cv_folds=3, report=False, now_days=NOW)
+    config = tiny_config(tune=True, tune_candidates=3, cv_repeats=1, cv_folds=3, now_days=NOW)
     scrambled = train(frame, config).bundle.card
     original = tuned_twice[0].bundle.card
     def trials(card: dict) -> list:

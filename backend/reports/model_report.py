@@ -13,32 +13,22 @@ from __future__ import annotations
 import base64
 import html
 import io
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from backend.core.evaluate import monotone_steps
+from backend.core.evaluate import HeldOut, monotone_steps
 from backend.store.bundle import REPORT
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from backend.core.train import TrainResult
     from backend.store.bundle import ModelBundle
 
+__all__ = ["HeldOut", "attach_report", "render_report", "report_html"]
+
 BLUE, ORANGE, GREY, GREEN, RED = "#1a73e8", "#e8710a", "#9aa0a6", "#188038", "#d93025"
-
-
-@dataclass
-class HeldOut:
-    """The held-out (test) rows' outcomes and predictions, as the report draws them."""
-
-    y: np.ndarray                           # 1 won / 0 lost
-    probability: np.ndarray                 # calibrated close probability
-    lead_score: np.ndarray                  # 1-10
-    expected_value: np.ndarray              # probability x predicted MRR (or probability)
-    mrr_predicted: np.ndarray | None = None  # MRR if won
-    value_actual: np.ndarray | None = None   # the value column (NaN where blank); meaningful on won rows
 
 
 # ---------------------------------------------------------------- charts
@@ -289,13 +279,23 @@ def _headline(card: dict[str, Any]) -> str:
         sd = f" ± {s['sd']:.3f}" if s.get("sd") is not None else ""
         return f"<td>{s['mean']:.3f}{sd}</td>"
 
+    ci = m.get("intervals") or {}
+    verdicts = {v["figure"]: v["verdict"] for v in gates.get("verdicts") or []}
+
+    def held(key: str) -> str:
+        interval = ci.get(key)
+        text = _fmt(m[key]) + (f" <span class='small'>({interval[0]:.3f}–{interval[1]:.3f})</span>"
+                               if interval else "")
+        verdict = verdicts.get(key)
+        return text + (f" <span class='small'>{_e(verdict)}</span>" if verdict else "")
+
     rows = [
-        ("AUC (ranking quality, 0.5 = random, 1 = perfect)", _fmt(m["auc"]), cv_cell("auc"), f"> {gates['min_auc']}"),
-        ("Precision at the decision threshold", _fmt(m["precision"]), cv_cell("precision"),
+        ("AUC (ranking quality, 0.5 = random, 1 = perfect)", held("auc"), cv_cell("auc"), f"> {gates['min_auc']}"),
+        ("Precision at the decision threshold", held("precision"), cv_cell("precision"),
          f"> {gates['min_precision']}"),
-        ("Recall at the decision threshold", _fmt(m["recall"]), cv_cell("recall"), f"> {gates['min_recall']}"),
-        ("Calibration error", _fmt(m["calibration_error"]), cv_cell("calibration_error"),
-         f"≤ {gates['max_calibration_error']} (+ chance)"),
+        ("Recall at the decision threshold", held("recall"), cv_cell("recall"), f"> {gates['min_recall']}"),
+        ("Calibration error", held("calibration_error"), cv_cell("calibration_error"),
+         f"≤ {gates['max_calibration_error']}"),
         ("Top-decile lift", _fmt(m["top_decile_lift"], ".2f"), cv_cell("top_decile_lift"), ""),
         ("Base rate (share of leads that convert)", _pct(m["base_rate"]), "<td>–</td>", ""),
         ("Best precision any threshold reaches at the recall gate", _fmt(m.get("best_precision_at_min_recall")),
@@ -304,8 +304,8 @@ def _headline(card: dict[str, Any]) -> str:
     cv_head = (f"Cross-validation ({cv['repeats']}×{cv['folds']} folds, mean ± sd)" if cv.get("enabled")
                else "Cross-validation (not run)")
     body = "".join(f"<tr><td class='l'>{_e(a)}</td><td>{b}</td>{c}<td>{_e(d)}</td></tr>" for a, b, c, d in rows)
-    table = (f"<table><tr><th class='l'>Figure</th><th>Held-out ({m['n']} leads)</th><th>{_e(cv_head)}</th>"
-             f"<th>Gate</th></tr>{body}</table>")
+    table = (f"<table><tr><th class='l'>Figure</th><th>Held-out ({m['n']} leads; 95 % interval)</th>"
+             f"<th>{_e(cv_head)}</th><th>Gate</th></tr>{body}</table>")
     v = card["metrics"].get("value") or {}
     value = ""
     if v.get("mae") is not None:
@@ -342,6 +342,37 @@ def _leakage(card: dict[str, Any]) -> str:
             "<code>--keep COLUMN</code>.</p>"
             f"<table><tr><th class='l'>Column</th><th class='l'>Rule</th><th class='l'>Why</th>"
             f"<th class='l'>Evidence</th><th class='l'>Action</th></tr>{rows}</table>")
+
+
+def _warnings(card: dict[str, Any]) -> str:
+    items = card.get("warnings") or []
+    if not items:
+        return "<p class='explain'>No single value converts at about 0 % or 100 %.</p>"
+    rows = "".join("<tr>" + "".join(f"<td class='l'>{_e(v)}</td>" for v in (f["column"], f["why"], f["figure"]))
+                   + "</tr>" for f in items)
+    return ("<p class='explain'>These columns have a value that (almost) always or never converts. That is "
+            "often exactly what scoring should learn (a junk lead source), so they are kept. If such a value is "
+            "only filled in once the outcome is known, retrain with <code>--drop COLUMN</code>.</p>"
+            f"<table><tr><th class='l'>Column</th><th class='l'>What</th><th class='l'>Figure</th></tr>{rows}</table>")
+
+
+def _split(card: dict[str, Any]) -> str:
+    data = card["data"]
+    groups = data.get("groups") or {}
+    split = data.get("split") or {}
+    dates = card.get("dates") or []
+    parts = []
+    if groups:
+        parts.append(
+            f"<p class='explain'>Held-out leads: {_e(split.get('method', 'random, stratified'))}. "
+            f"{groups['groups']} groups of repeated leads among {data['labelled']} closed leads "
+            f"({groups['repeated_rows']} rows share a group); every group sits on one side of every split, so no "
+            "figure here comes from a copy of a lead the model learnt from. The final model was refit on all "
+            f"{split.get('refit_on', '–')} non-held-out leads.</p>")
+    if dates:
+        parts.append("<p class='explain'>Dates are read so that a lead's score does not change with the calendar: "
+                     + "; ".join(f"<b>{_e(d['column'])}</b>: {_e(d.get('how', ''))}" for d in dates) + ".</p>")
+    return "".join(parts)
 
 
 def _comparison(card: dict[str, Any]) -> str:
@@ -382,6 +413,8 @@ def render_report(card: dict[str, Any], heldout: HeldOut) -> str:
                  f"{_e(score_basis)}, against the deciles of past leads). A good model shows conversion falling from "
                  "10 down to 1.</p>" + score_band_table(card)),
         _section("Columns left out as likely leakage", _leakage(card)),
+        _section("Warnings: values that (almost) always or never convert", _warnings(card)),
+        _section("Repeated leads, the split and dates", _split(card)),
         _section("Compared with the active model", _comparison(card)),
         _section("How well the model ranks leads", _chart(
             roc_chart(heldout), "ROC curve",
@@ -427,6 +460,15 @@ def render_report(card: dict[str, Any], heldout: HeldOut) -> str:
             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>Model report {_e(card['version'])}</title><style>{_CSS}</style></head>"
             f"<body><main>\n{body}\n</main></body></html>\n")
+
+
+def attach_report(result: TrainResult) -> bytes:
+    """Render the report of a training run and attach it to its bundle (sealed when the bundle is saved)."""
+    if result.heldout is None:
+        raise ValueError("this training result has no held-out rows to report on")
+    page = render_report(result.bundle.card, result.heldout).encode("utf-8")
+    result.bundle.attachments[REPORT] = page
+    return page
 
 
 def report_html(bundle: ModelBundle) -> str:
