@@ -10,9 +10,10 @@ another is held out, the held-out figures measure memory, not skill.  So rows ar
     the user's groups rows sharing a value of ``--group COL`` (a company, an email domain)
 
 Agreement is only taken as a copy when it is too unlikely to happen by chance: with the
-frequency of each value among the sheet's distinct rows, the expected number of chance
-matches of a row's key across all pairs of rows must stay below ``max_chance`` (a sheet
-where half the leads spent 0 minutes on the website does not make them one lead).
+frequency of each high-cardinality value among the sheet's distinct rows, the expected
+number of other rows matching a row's values by chance must stay below
+``max_chance`` (a sheet where half the leads spent 0 minutes on the website, or where many
+leads share the same few yes/no answers, does not make them one lead).
 
 Every split (fit / validation / test, cross-validation folds, tuning) then keeps each group
 on one side: the split is drawn over groups, stratified by whether the group converted.
@@ -110,22 +111,28 @@ def _components(n: int, keys: list[np.ndarray]) -> np.ndarray:
     return remap[labels]
 
 
-def _copy_key(codes: np.ndarray, max_chance: float) -> np.ndarray:
-    """Rows × fields codes → a key per row shared only by copies (-1 where agreement could be chance)."""
+def _copy_key(codes: np.ndarray, chance_codes: np.ndarray, max_chance: float) -> np.ndarray:
+    """A key per row shared only by copies (-1 where the agreement could be chance).
+
+    ``codes`` (rows × fields) must agree; ``chance_codes`` are the high-cardinality fields whose
+    values make agreement unlikely.  Only those count as evidence: rows that agree on a handful of
+    yes/no and category fields are leads with the same profile, not copies of one lead.
+    """
     n = len(codes)
-    if n < 2 or codes.shape[1] == 0:
+    if n < 2 or codes.shape[1] == 0 or chance_codes.shape[1] == 0:
         return np.full(n, -1, dtype=np.int64)
     _, key = np.unique(codes, axis=0, return_inverse=True)
     key = key.reshape(-1)
     distinct_rows = np.unique(key, return_index=True)[1]
     log_p = np.zeros(n)
-    for j in range(codes.shape[1]):
+    for j in range(chance_codes.shape[1]):
         # frequency of each value among the sheet's distinct rows (copies do not inflate their own values)
-        counts = np.bincount(codes[distinct_rows, j], minlength=int(codes[:, j].max()) + 1)
-        log_p += np.log(np.maximum(counts[codes[:, j]], 1) / len(distinct_rows))
-    pairs = n * (n - 1) / 2
+        column = chance_codes[:, j]
+        counts = np.bincount(column[distinct_rows], minlength=int(column.max()) + 1)
+        log_p += np.log(np.maximum(counts[column], 1) / len(distinct_rows))
     size = np.bincount(key)[key]
-    unlikely = np.log(pairs) + log_p < np.log(max_chance)
+    # expected number of other rows that would share this row's values by chance
+    unlikely = np.log(n - 1) + log_p < np.log(max_chance)
     return np.where((size > 1) & (size <= MAX_COPIES) & unlikely, key, -1)
 
 
@@ -136,10 +143,11 @@ def find_groups(frame: pd.DataFrame, columns: Sequence[Column], *, group_column:
     usable = [c for c in columns if c.role not in _SKIP_ROLES and c.name in frame.columns
               and (group_column is None or c.name != group_column)]
     codes = np.column_stack([_codes(frame[c.name]) for c in usable]) if usable else np.zeros((n, 0), np.int64)
-    exact_key = _copy_key(codes, max_chance)
-    distinct = np.array([len(np.unique(codes[:, j])) for j in range(codes.shape[1])])
+    distinct = np.array([len(np.unique(codes[:, j])) for j in range(codes.shape[1])], dtype=int)
     high = distinct >= max(HIGH_CARDINALITY, HIGH_CARDINALITY_SHARE * n)
-    near_key = _copy_key(codes[:, high], max_chance) if high.any() else np.full(n, -1, dtype=np.int64)
+    evidence = distinct >= HIGH_CARDINALITY  # fields whose agreement says something (not yes/no answers)
+    exact_key = _copy_key(codes, codes[:, evidence], max_chance)
+    near_key = _copy_key(codes[:, high], codes[:, high], max_chance)
     keys = [exact_key, near_key]
     if group_column is not None:
         text = normalize_text(frame[group_column])

@@ -58,7 +58,8 @@ class LeakageRules:
     level_min_share: float = 0.01    # a near-certain level covers at least this share of rows …
     level_min_rows: int = 30         # … and this many rows
     level_min_expected: float = 10   # … where the base rate predicts at least this many of the other outcome
-    level_purity: float = 0.10       # other-outcome rate ≤ this × its base rate ("~0 %" / "~100 %")
+    level_purity: float = 0.10       # other-outcome rate ≤ this × its base rate (filled for one outcome)
+    level_odds_ratio: float = 10.0   # a level's odds of converting ≥ this × (or ≤ 1/this ×) the base odds
     level_min_explained: float = 0.01  # the level holds ≥ this share of one outcome's rows
     max_p_value: float = 1e-6        # Fisher's exact test: filled for one outcome / only when closed
     date_presence_auc: float = 0.80  # a date whose presence alone reaches this AUC
@@ -184,8 +185,11 @@ def _certain_levels(col: Column, values: pd.Series, y: np.ndarray, rules: Leakag
     wins = np.bincount(codes, weights=y, minlength=size)
     rate = np.divide(wins, count, out=np.zeros(size), where=count > 0)
     big = (count >= rules.level_min_rows) & (count >= rules.level_min_share * n)
-    low = big & (count * base >= rules.level_min_expected) & (rate <= rules.level_purity * base)
-    high = big & (count * (1 - base) >= rules.level_min_expected) & (1 - rate <= rules.level_purity * (1 - base))
+    # the level's odds against the base odds (half a lead added to each cell: no infinite ratio)
+    odds = (wins + 0.5) / (count - wins + 0.5)
+    ratio = odds / (base / (1 - base))
+    low = big & (count * base >= rules.level_min_expected) & (ratio <= 1 / rules.level_odds_ratio)
+    high = big & (count * (1 - base) >= rules.level_min_expected) & (ratio >= rules.level_odds_ratio)
     n_pos, n_neg = y.sum(), n - y.sum()
     explained = np.where(high, wins / max(n_pos, 1), (count - wins) / max(n_neg, 1))
     hits = np.flatnonzero((low | high) & (explained >= rules.level_min_explained))
@@ -314,10 +318,11 @@ def _dominant(x: pd.DataFrame, columns: Sequence[Column], y: np.ndarray, alone: 
               flagged: set[str], rules: LeakageRules, seed: int, warned: Sequence[str] = ()) -> list[Finding]:
     names = [c.name for c in columns]
     live = [i for i, c in enumerate(columns) if c.name not in flagged]
-    strong = sorted((i for i in live if alone.get(columns[i].name, 0) >= rules.dominance_min_auc
-                     and columns[i].name not in warned), key=lambda i: -alone[columns[i].name])
-    # a column warned about for a near-certain level is always checked: it is excluded only if it dominates
-    candidates = [i for i in live if columns[i].name in warned] + strong[: rules.dominance_candidates]
+    # A column warned about for a near-certain level is excluded only if it dominates too: strong on its
+    # own (AUC ≥ dominance_min_auc) and the model collapses without it.
+    strong = sorted((i for i in live if alone.get(columns[i].name, 0) >= rules.dominance_min_auc),
+                    key=lambda i: (columns[i].name not in warned, -alone[columns[i].name]))
+    candidates = strong[: rules.dominance_candidates]
     if not candidates or len(live) < 2 or len(y) < rules.dominance_min_rows or np.bincount(y).min() < 20:
         return []
     idx = np.arange(len(y))

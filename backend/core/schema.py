@@ -315,7 +315,7 @@ def _infer_one(name: str, values: pd.Series, min_level_count: int, max_levels: i
         uniq = normalize_text(live).nunique()
         # Numbers under a header such as "Time Spent on Website" are measurements, not ids,
         # unless nearly every row has its own value.
-        if uniq > 0.5 * k or (uniq > 50 and bad.mean() > 0.05):
+        if uniq > 0.5 * k:  # by cardinality: a header alone never makes an id
             return Column(name, "id", "identifier-like header with mostly unique values")
     bools, bad_b = parse_booleans(live)
     distinct = normalize_text(live).nunique()

@@ -260,7 +260,7 @@ def _recall_target(config: TrainConfig, positives: int) -> float:
     Aiming at the gate itself would leave the held-out recall's interval straddling it.
     """
     g = config.gates.min_recall
-    noise = 2.0 * float(np.sqrt(g * (1 - g) / max(positives, 1)))
+    noise = 3.0 * float(np.sqrt(g * (1 - g) / max(positives, 1)))
     return min(0.999, g + max(config.recall_margin, noise))
 
 
