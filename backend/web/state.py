@@ -106,3 +106,15 @@ def current_settings() -> Settings:
 def model_ref(bundle: ModelBundle) -> dict[str, str]:
     """``{"name", "version"}`` of a bundle, as responses carry it."""
     return {"name": str(bundle.name), "version": str(bundle.version)}
+
+
+def model_quality(bundle: ModelBundle) -> dict[str, Any]:
+    """Whether the served model passed its quality gates; a failing one is served only when forced."""
+    gates = bundle.card.get("gates") or {}
+    passed = bool(gates.get("passed", bundle.card.get("promotable", True)))
+    failures = [str(f) for f in gates.get("failures") or []]
+    out: dict[str, Any] = {"gates_passed": passed, "forced": not passed, "failures": failures}
+    if not passed:
+        out["message"] = ("This model failed its quality gates and is served only because it was promoted with "
+                          "--force: treat its scores with care. " + " ".join(failures[:2])).strip()
+    return out
