@@ -145,8 +145,9 @@ def find_groups(frame: pd.DataFrame, columns: Sequence[Column], *, group_column:
     codes = np.column_stack([_codes(frame[c.name]) for c in usable]) if usable else np.zeros((n, 0), np.int64)
     distinct = np.array([len(np.unique(codes[:, j])) for j in range(codes.shape[1])], dtype=int)
     high = distinct >= max(HIGH_CARDINALITY, HIGH_CARDINALITY_SHARE * n)
-    evidence = distinct >= HIGH_CARDINALITY  # fields whose agreement says something (not yes/no answers)
-    exact_key = _copy_key(codes, codes[:, evidence], max_chance)
+    # Only high-cardinality fields are evidence: agreeing on many small category fields is a common
+    # profile (their values are far from independent), not a copy.
+    exact_key = _copy_key(codes, codes[:, high], max_chance)
     near_key = _copy_key(codes[:, high], codes[:, high], max_chance)
     keys = [exact_key, near_key]
     if group_column is not None:

@@ -18,7 +18,8 @@ only on evidence about the **whole column**:
                              each over many rows: a judgement recorded after contact
     id-like                  a whole number per row, unique and dense or in row order (by
                              cardinality and order, never by the header alone)
-    dominant column          the model loses ≥ 0.08 AUC without it: the mark of a field
+    dominant column          alone it predicts as well as every other column together, and
+                             the model loses ≥ 0.08 AUC without it: the mark of a field
                              recorded during or after the sale, such as call duration
 
 A single value that converts at ~0 % or ~100 % (a junk lead source that never converts) is
@@ -336,7 +337,9 @@ def _dominant(x: pd.DataFrame, columns: Sequence[Column], y: np.ndarray, alone: 
         name = names[i]
         without = _quick_auc(frame[[k for k in keep if k != name]], y, a, b, seed)
         gain = with_all - without
-        if gain >= rules.dominance_min_gain:
+        # dominant: alone it does at least as well as every other column together, and the model collapses
+        # without it (a strong honest column, such as time on the website, adds to the others instead)
+        if gain >= rules.dominance_min_gain and alone[name] >= without:
             out.append(Finding(
                 name, "dominant column",
                 f"on its own {name} predicts the outcome about as well as every other column together, and the "

@@ -623,7 +623,6 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
     notes: list[str] = []
     data = _labels_and_schema(frame, config)                          # 1. labels & schema
     splits = _groups_and_split(data, config)                          # 2. groups & split
-    notes.append(splits.groups.sentence())
     findings = _leakage_guard(data, splits, config)                   # 3. leakage guard
     fitted = _fit_and_calibrate(data, splits, config, progress)       # 4-5. fit, calibrate, refit
     cross_validation: dict[str, Any] = {"enabled": False}
