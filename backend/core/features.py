@@ -115,7 +115,7 @@ class TransformReport:
 class FeatureBuilder:
     """Fitted preprocessing: the schema plus the category levels it learnt.
 
-    Features are one per model column (numbers, yes/no as 0/1, dates as age in days,
+    Features are one per model column (numbers, yes/no as 0/1, dates as time-stable days,
     categories as pandas categoricals with fixed levels for XGBoost's native support),
     so each feature's contribution belongs to exactly one of the user's columns.
     """

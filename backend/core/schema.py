@@ -336,7 +336,7 @@ def _infer_one(name: str, values: pd.Series, min_level_count: int, max_levels: i
     looks_date = (text.map(lambda v: hasattr(v, "year")).to_numpy()
                   | normalize_text(text).str.match(_DATE_LIKE).to_numpy())
     if looks_date.mean() >= 0.9:
-        return Column(name, "date", "dates (used as an age in days)")
+        return Column(name, "date", "dates (read without the clock: the card says how)")
     norm = normalize_text(live)
     if k >= 20 and distinct >= 0.95 * k:
         return Column(name, "id", "a different value in almost every row")
