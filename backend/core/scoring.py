@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from backend.core.features import FeatureBuilder, TransformReport, day_text
+from backend.core.features import FeatureBuilder, TransformReport, day_text, today_days
 from backend.core.outputs import (
     CLOSE_PROBABILITY,
     LEAD_SCORE,
@@ -145,7 +145,16 @@ def _date_words(col: Column, value: float, date_info: dict[str, Any] | None) -> 
         amount = (f"{span:.0f} day{'s' if round(span) != 1 else ''}" if span < 14
                   else f"{span / 7:.0f} weeks" if span < 60 else f"{span / 30.44:.0f} months")
         return f"{col.name} {'same day as' if span < 0.5 else amount + (' after' if days > 0 else ' before')} {base}"
+    if info.get("negate"):  # legacy: the value is an age in days on the scoring day
+        return f"{col.name} {day_text(-float(info['origin']) - float(value))[:7]}"
     return f"{col.name} {day_text(float(value) + float(info.get('origin', 0.0)))[:7]}"
+
+
+def _date_info(builder: FeatureBuilder, name: str) -> dict[str, Any] | None:
+    """How a date column was read; a legacy bundle's age is turned back into a date on the scoring day."""
+    if builder.legacy_ages_:
+        return {"origin": -today_days(), "negate": True}
+    return builder.dates_.get(name)
 
 
 def _describe(col: Column, cell: Any, value: float | str | None, date_info: dict[str, Any] | None = None) -> str:
@@ -203,7 +212,7 @@ def reasons_text(bundle: ModelBundle, frame: pd.DataFrame, features: pd.DataFram
                 key = (j, val)
             text = texts.get(key)
             if text is None:
-                text = texts[key] = _describe(col, key[1], val, bundle.features.dates_.get(col.name))
+                text = texts[key] = _describe(col, key[1], val, _date_info(bundle.features, col.name))
             row.append(f"{text} {'↑' if c > 0 else '↓'}")
         out.append(row)
     return out
