@@ -240,7 +240,8 @@ function summarize_(run) {
       return;
     }
     const body = outcome.body;
-    model = body.model || model;
+    // keep what the health check said about the model (its quality) beside the score response's name/version
+    model = body.model ? Object.assign({}, model || {}, body.model) : model;
     (body.warnings || []).forEach((w) => pushUnique_(warnings, String(w.message || w.code)));
     (body.skipped || []).forEach((s) => {
       const reason = String(s.reason || 'Skipped by the scoring service');

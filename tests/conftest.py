@@ -33,9 +33,9 @@ def sample_frame() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def tiny_training(sample_frame: pd.DataFrame) -> TrainResult:
-    """One small training run shared by the session."""
+    """One small training run shared by the session (with its report, as the CLI writes it)."""
     result = train(sample_frame, tiny_config())
-    attach_report(result.bundle, result.heldout)  # as the CLI does
+    attach_report(result)
     return result
 
 

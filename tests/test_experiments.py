@@ -14,6 +14,7 @@ import pytest
 
 from backend.cli import main
 from backend.config import Settings
+from backend.core.train import DEFAULT_PARAMS
 from backend.sample.generate import generate
 from backend.store import experiments
 
@@ -41,7 +42,7 @@ def test_every_training_run_appends_a_line(history: Path, tmp_path: Path) -> Non
     for run in runs:
         assert run["command"] == "train" and run["source"] == str(history)
         assert len(run["data_sha256"]) == 64 and run["data_sha256"] == runs[0]["data_sha256"]
-        assert run["params"]["max_depth"] == 4 and run["seed"] == 0
+        assert run["params"]["max_depth"] == DEFAULT_PARAMS["max_depth"] and run["seed"] == 0
         assert (models / run["version"] / "card.json").is_file()
         assert run["metrics"]["auc"] is not None and run["value"]["mae"] is not None
     assert first["promoted"] is True and first["outcome"] == "promoted"

@@ -141,6 +141,37 @@ def test_category_level_that_always_converts_is_caught() -> None:
     assert found["Tags"].kind == "near-certain level"
     assert found["Tags"].evidence["level"] == "Closed by rep"
     assert found["Tags"].evidence["conversion"] == 1.0
+    # one value at ~100 % is a warning with its figure, not an exclusion
+    assert found["Tags"].warning and not found["Tags"].excluded
+    assert "'Closed by rep': 100.0% converted over" in found["Tags"].figure
+
+
+def test_column_with_a_won_value_and_a_lost_value_is_a_verdict() -> None:
+    frame = honest_leads(n=2000)
+    rng = np.random.default_rng(16)
+    won = frame["Status"].eq("Won").to_numpy()
+    tags = rng.choice(["Call back", "Interested", "Busy"], len(frame)).astype(object)
+    tags[won & (rng.random(len(frame)) < 0.3)] = "Closed by rep"
+    tags[~won & (rng.random(len(frame)) < 0.3)] = "Not interested"
+    frame["Tags"] = tags
+    found = _findings(frame)
+    assert found["Tags"].kind == "verdict column" and found["Tags"].excluded and not found["Tags"].warning
+    assert {lv["side"] for lv in found["Tags"].evidence["levels"]} == {"won", "lost"}
+
+
+def test_small_column_filled_only_for_won_leads_is_caught() -> None:
+    """35 filled of 800 won against 0 of 7,000 lost: tiny, and still a leak (Fisher's exact test)."""
+    rng = np.random.default_rng(17)
+    y = np.r_[np.ones(800, dtype=int), np.zeros(7000, dtype=int)]
+    frame = pd.DataFrame({"Source": rng.choice(["Ads", "Web", "Event"], len(y)),
+                          "Status": np.where(y == 1, "Won", "Lost")}, dtype=object)
+    filled = np.zeros(len(y), dtype=bool)
+    filled[rng.choice(800, 35, replace=False)] = True
+    frame["Signed Plan"] = np.where(filled, np.round(rng.lognormal(6, 0.4, len(y)), -1), np.nan)
+    found = _findings(frame)
+    assert found["Signed Plan"].kind == "filled for one outcome" and found["Signed Plan"].excluded
+    assert found["Signed Plan"].evidence["filled"] == 35 and found["Signed Plan"].evidence["filled_other"] == 0
+    assert "Source" not in found
 
 
 def test_one_column_that_carries_the_whole_outcome_is_caught() -> None:

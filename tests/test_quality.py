@@ -33,7 +33,7 @@ def history() -> MessyHistory:
 @pytest.fixture(scope="module")
 def messy(history: MessyHistory) -> TrainResult:
     result = train(history.messy, config())
-    attach_report(result.bundle, result.heldout)  # as the CLI does
+    attach_report(result)  # as the CLI does
     return result
 
 

@@ -50,6 +50,8 @@ def test_report_holds_the_score_band_table_and_explanations(saved: ModelBundle) 
     rows = re.findall(r"<tr><td>(\d+)</td><td>(\d+)</td>", table.group(1))
     assert [int(score) for score, _ in rows] == list(range(10, 0, -1))
     assert sum(int(n) for _, n in rows) == saved.card["metrics"]["classifier"]["n"]
+    assert "95 % interval" in page and "Warnings: values that (almost) always or never convert" in page
+    assert "Repeated leads, the split and dates" in page and "Created" in page
     for heading in ("ROC curve", "Precision and recall", "Can you trust the percentages?", "Cumulative gains",
                     "Predicted MRR against what was won", "What moves the scores", "Headline figures"):
         assert heading in page
@@ -90,8 +92,7 @@ def test_user_text_is_escaped(sample_frame: pd.DataFrame) -> None:
     evil = "<img src=x onerror=alert(1)>"
     frame = sample_frame.assign(**{evil: sample_frame["Status"]})  # a leak, so it is named in the page
     result = train(frame, tiny_config(max_rounds=20))
-    attach_report(result.bundle, result.heldout)
-    page = result.bundle.attachments[REPORT].decode()
+    page = attach_report(result).decode()
     assert evil not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
 

@@ -37,7 +37,7 @@ def test_card_has_held_out_metrics_and_thresholds(tiny_training: TrainResult) ->
     value = card["metrics"]["value"]
     assert value["mae"] < value["median_baseline_mae"]
     assert card["thresholds"]["score_cutpoints"] == sorted(card["thresholds"]["score_cutpoints"])
-    assert card["calibration"]["fitted_on"] == "validation"
+    assert "out-of-fold" in card["calibration"]["fitted_on"] and "non-test" in card["calibration"]["fitted_on"]
 
 
 def test_same_data_same_seed_same_predictions(sample_frame: pd.DataFrame, tiny_training: TrainResult) -> None:
@@ -120,3 +120,65 @@ def test_bad_inputs_name_the_column(sample_frame: pd.DataFrame) -> None:
     texty["MRR"] = np.where(texty["MRR"].astype(str) != "", "ask finance", "")
     with pytest.raises(BadInput, match="value column 'MRR' holds text"):
         train(texty, tiny_config())
+
+
+def test_gate_straddled_by_its_interval_is_too_few_to_judge() -> None:
+    from backend.core.evaluate import TOO_FEW, bootstrap_intervals, gate_verdicts
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(60) < 0.5).astype(int)
+    p = np.clip(0.5 + 0.25 * (y - 0.5) + rng.normal(0, 0.2, 60), 0, 1)
+    metrics = classification_metrics(y, p, 0.5, 0.75)
+    metrics["intervals"] = bootstrap_intervals(y, p, 0.5, rounds=200)
+    lo, hi = metrics["intervals"]["auc"]
+    assert lo < metrics["auc"] < hi
+    gates = Gates(min_auc=round((lo + hi) / 2, 3), min_precision=0.0, min_recall=0.0, max_calibration_error=1.0)
+    verdict = {v["figure"]: v["verdict"] for v in gate_verdicts(metrics, gates)}
+    assert verdict["auc"] == TOO_FEW
+    failures = gate_failures(metrics, gates)
+    assert len(failures) == 1 and TOO_FEW in failures[0] and "95 % interval" in failures[0]
+    # the same figure with an interval clear of the gate passes
+    assert gate_failures(metrics, Gates(min_auc=lo - 0.05, min_precision=0.0, min_recall=0.0,
+                                        max_calibration_error=1.0)) == []
+
+
+def test_calibration_shown_above_its_bound_never_passes() -> None:
+    metrics = {"n": 40, "positives": 20, "auc": 0.9, "precision": 0.9, "recall": 0.9, "base_rate": 0.5,
+               "calibration_error": 0.22, "calibration_noise": 0.15}
+    failures = gate_failures(metrics, Gates())
+    assert len(failures) == 1 and "Calibration error 0.220" in failures[0]
+    metrics["calibration_noise"] = 0.02
+    assert "is above 0.1" in gate_failures(metrics, Gates())[0]
+
+
+def test_group_column_and_out_of_time_split(sample_frame: pd.DataFrame) -> None:
+    frame = sample_frame.assign(Account=[f"acct-{i % 120}" for i in range(len(sample_frame))])
+    card = train(frame, tiny_config(group="Account", out_of_time=True, bootstrap_rounds=50)).bundle.card
+    groups = card["data"]["groups"]
+    assert groups["group_column"] == "Account" and groups["groups"] <= 120
+    assert card["data"]["split"]["method"].startswith("out of time: the newest")
+    assert card["data"]["creation_date"] == "Created"
+    assert card["data"]["split"]["refit_on"] == card["data"]["split"]["fit"] + card["data"]["split"]["validation"]
+
+
+def test_newest_rows_hold_out_the_latest_leads_with_their_groups() -> None:
+    from backend.core.groups import newest_rows
+
+    when = np.array([1.0, 5.0, 2.0, 9.0, 3.0, 8.0, np.nan, 7.0, 4.0, 6.0])
+    groups = np.array([0, 1, 2, 3, 4, 5, 6, 7, 0, 9])
+    older, newest = newest_rows(np.arange(10), when, groups, 0.3)
+    assert set(newest) == {3, 5, 7} and 6 in older
+    older, newest = newest_rows(np.arange(10), when, np.array([0, 1, 2, 3, 4, 5, 6, 3, 0, 9]), 0.3)
+    assert {3, 7} <= set(newest)  # a group goes with its newest row
+
+
+def test_cli_passes_group_and_out_of_time() -> None:
+    from backend.cli import _parser
+    from backend.cli.train import _train_config
+
+    args = _parser().parse_args(["train", "h.csv", "--target", "Status", "--positive", "Won", "--group", "Company",
+                                 "--out-of-time"])
+    config = _train_config(args)
+    assert config.group == "Company" and config.out_of_time is True
+    plain = _train_config(_parser().parse_args(["train", "h.csv", "--target", "Status", "--positive", "Won"]))
+    assert plain.group is None and plain.out_of_time is False

@@ -24,8 +24,18 @@ def test_card_is_the_bundles_card(client: FlaskClient, tiny_bundle: ModelBundle)
     response = client.get("/v1/model", headers=KEY_HEADERS)
     assert response.status_code == 200
     card = assert_documented("GET", "/v1/model", response)
+    serving = card.pop("serving")
     assert card == orjson.loads(orjson.dumps(tiny_bundle.card))
     assert card["version"] == tiny_bundle.version and card["data_sha256"]
+    assert serving["gates_passed"] is tiny_bundle.card["gates"]["passed"]
+
+
+def test_card_marks_a_forced_gate_failing_model(tmp_path: Path, tiny_bundle: ModelBundle) -> None:
+    from tests.test_web_health import forced_models
+
+    client = make_app(web_settings(forced_models(tmp_path, tiny_bundle))).test_client()
+    card = assert_documented("GET", "/v1/model", client.get("/v1/model", headers=KEY_HEADERS))
+    assert card["serving"]["forced"] is True and card["gates"]["passed"] is False
 
 
 def test_card_with_google_sign_in(client: FlaskClient) -> None:

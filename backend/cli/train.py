@@ -44,7 +44,7 @@ def training_args(sp: argparse.ArgumentParser) -> None:
                              ("--id", "ids", "treat as an identifier (never a feature)"),
                              ("--categorical", "categorical", "treat as a category"),
                              ("--numeric", "numeric", "treat as a number"),
-                             ("--date", "dates", "treat as a date (used as an age in days)"),
+                             ("--date", "dates", "treat as a date (read in a way that does not age)"),
                              ("--keep", "keep", "use this column even if the leakage guard flags it")):
         sp.add_argument(flag, dest=dest, action="append", default=[], metavar="COL", help=text)
     sp.add_argument("--dayfirst", action="store_true", default=None,
@@ -59,6 +59,11 @@ def training_args(sp: argparse.ArgumentParser) -> None:
                     help="largest AUC drop allowed against the active model on the same held-out rows")
     sp.add_argument("--max-lift-drop", type=float, default=gates.max_lift_drop,
                     help="largest relative top-decile lift drop allowed against the active model")
+    sp.add_argument("--group", metavar="COL",
+                    help="rows sharing a value of this column (a company, an email domain) are one lead: they stay "
+                         "on one side of every split")
+    sp.add_argument("--out-of-time", dest="out_of_time", action="store_true",
+                    help="hold out the newest leads (by the creation date) instead of a random sample")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--cv", type=_cv_spec, default=(2, 5), metavar="REPEATSxFOLDS",
                     help="repeated stratified cross-validation on the non-test rows (default 2x5; 0 = off)")
@@ -105,8 +110,8 @@ def _train_config(args: argparse.Namespace) -> Any:
                     max_calibration_error=args.max_calibration_error, max_auc_drop=args.max_auc_drop,
                     max_lift_drop=args.max_lift_drop),
         seed=args.seed, name=args.name, cv_repeats=repeats, cv_folds=folds, tune=args.tune,
-        tune_budget_s=args.tune_budget, leakage=args.leakage_guard, geo=regions.geo_config(args),
-        rules=load_rulebook(args.rules) if getattr(args, "rules", None) else None)
+        tune_budget_s=args.tune_budget, leakage=args.leakage_guard, group=args.group, out_of_time=args.out_of_time,
+        geo=regions.geo_config(args), rules=load_rulebook(args.rules) if getattr(args, "rules", None) else None)
 
 
 def _active_or_none(model_dir: Path) -> Any:
@@ -136,10 +141,9 @@ def _train_and_register(frame: Any, config: Any, out_dir: Path, settings: Settin
             result = train(frame, config, progress=update, active=active)
     else:
         result = train(frame, config, active=active)
+    attach_report(result)
     elapsed = time.perf_counter() - started
     card = result.bundle.card
-    if result.heldout is not None:  # the model report travels with the bundle (sealed by its card)
-        attach_report(result.bundle, result.heldout)
     bundle_dir = result.bundle.save(out_dir / card["version"])
     promoted = result.passed or force
     if promoted:
@@ -156,7 +160,9 @@ def _train_and_register(frame: Any, config: Any, out_dir: Path, settings: Settin
     if as_json:
         print(json.dumps({"version": card["version"], "promoted": promoted, "outcome": outcome, "reason": reason,
                           "metrics": card["metrics"], "gates": card["gates"], "counts": result.counts,
-                          "leakage": card["leakage"], "comparison": card["comparison"],
+                          "leakage": card["leakage"], "warnings": card.get("warnings", []),
+                          "groups": card["data"].get("groups"), "split": card["data"]["split"],
+                          "dates": card.get("dates", []), "comparison": card["comparison"],
                           "tuning": card["training"].get("tuning"), "bundle": str(bundle_dir)},
                          indent=2, default=str))
     else:
@@ -218,19 +224,31 @@ def _print_training(card: dict[str, Any], result: Any, bundle_dir: Path, promote
           f"{c['open']} open rows not used.")
     for finding in result.leakage:
         print(f"Leakage guard: {finding.message()}")
-    if any(f.excluded for f in result.leakage):
+    if any(f.excluded and not f.warning for f in result.leakage):
         print("  (a flagged column that is known before the outcome can be kept with --keep COL)")
     print("Features: " + ", ".join(f["name"] for f in card["features"]))
     for col in card["excluded"]:
         if col["role"] not in ("target", "value", "leakage"):
             print(f"  excluded {col['name']!r}: {col['reason']}")
+    for d in card.get("dates") or []:
+        print(f"Date {d['column']!r}: {d.get('how', '')}.")
+    if result.groups is not None:
+        print(f"Repeated leads: {result.groups.sentence()}")
+    split = card["data"]["split"]
+    print(f"Held-out rows: {split.get('method')}; final boosters refit on {split.get('refit_on')} non-test rows.")
     if card.get("data_quality"):  # what was read in each column (backend/core/quality.py)
         from backend.core.quality import format_quality
         print("\n".join(format_quality(card["data_quality"])))
     m = card["metrics"]["classifier"]
-    print(f"Held-out ({m['n']} rows, base rate {m['base_rate']:.1%}): AUC {m['auc']}, precision {m['precision']}, "
-          f"recall {m['recall']}, F1 {m['f1']} at threshold {m['threshold']}; top-decile lift {m['top_decile_lift']}, "
-          f"Brier {m['brier']}, calibration error {m['calibration_error']}.")
+    ci = m.get("intervals") or {}
+
+    def fig(key: str) -> str:
+        interval = ci.get(key)
+        return f"{m[key]}" + (f" [{interval[0]:.3f}–{interval[1]:.3f}]" if interval else "")
+
+    print(f"Held-out ({m['n']} rows, base rate {m['base_rate']:.1%}; 95 % intervals): AUC {fig('auc')}, "
+          f"precision {fig('precision')}, recall {fig('recall')}, F1 {m['f1']} at threshold {m['threshold']}; "
+          f"top-decile lift {m['top_decile_lift']}, Brier {m['brier']}, calibration error {fig('calibration_error')}.")
     cv = card["metrics"].get("cross_validation") or {}
     if cv.get("enabled"):
         s = cv["summary"]

@@ -2,7 +2,10 @@
 
 Gates are judged at the decision threshold, never on AUC alone: a model that calls
 every lead positive has recall 1.0 and can keep a high AUC, but its precision is the
-base rate.
+base rate.  Each gated figure comes with a bootstrap 95 % interval over the held-out
+leads (whole groups of repeated leads resampled together); when the interval straddles
+the gate, the verdict is "too few held-out leads to judge", never a pass.  A calibration
+error above its printed bound never passes.
 """
 
 from __future__ import annotations
@@ -13,6 +16,18 @@ from typing import Any
 
 import numpy as np
 from sklearn.metrics import brier_score_loss, precision_recall_curve, roc_auc_score
+
+
+@dataclass
+class HeldOut:
+    """The held-out (test) rows' outcomes and predictions, as the report draws them."""
+
+    y: np.ndarray                           # 1 won / 0 lost
+    probability: np.ndarray                 # calibrated close probability
+    lead_score: np.ndarray                  # 1-10
+    expected_value: np.ndarray              # probability x predicted MRR (or probability)
+    mrr_predicted: np.ndarray | None = None  # MRR if won
+    value_actual: np.ndarray | None = None   # the value column (NaN where blank); meaningful on won rows
 
 
 @dataclass(frozen=True)
@@ -105,6 +120,54 @@ def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float, min_r
     }
 
 
+def _fast_auc(y: np.ndarray, p: np.ndarray) -> float:
+    n1 = int(y.sum())
+    n0 = len(y) - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    order = np.argsort(p, kind="mergesort")
+    ranks = np.empty(len(p))
+    sorted_p = p[order]
+    # average ranks for ties
+    _, start, counts = np.unique(sorted_p, return_index=True, return_counts=True)
+    avg = start + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def bootstrap_intervals(y: np.ndarray, p: np.ndarray, threshold: float, groups: np.ndarray | None = None, *,
+                        rounds: int = 400, seed: int = 0, level: float = 0.95) -> dict[str, list[float]]:
+    """Percentile bootstrap intervals of AUC, precision, recall and calibration error on held-out rows.
+
+    Whole groups of repeated leads are drawn together (a cluster bootstrap), so copies do not
+    narrow the interval.
+    """
+    y = np.asarray(y, dtype=int)
+    n = len(y)
+    if n == 0:
+        return {}
+    g = np.unique(groups, return_inverse=True)[1].reshape(-1) if groups is not None else np.arange(n)
+    members = np.argsort(g, kind="stable")
+    starts = np.searchsorted(g[members], np.arange(g.max() + 1))
+    sizes = np.bincount(g)
+    rng = np.random.default_rng(seed)
+    pred = p >= threshold
+    out: dict[str, list[float]] = {"auc": [], "precision": [], "recall": [], "calibration_error": []}
+    for _ in range(rounds):
+        picked = rng.integers(0, len(sizes), len(sizes))
+        idx = np.concatenate([members[starts[k]: starts[k] + sizes[k]] for k in picked]) if groups is not None \
+            else picked
+        yb, pb, fb = y[idx], p[idx], pred[idx]
+        tp = int((fb & (yb == 1)).sum())
+        out["auc"].append(_fast_auc(yb, pb))
+        out["precision"].append(tp / fb.sum() if fb.sum() else 0.0)
+        out["recall"].append(tp / yb.sum() if yb.sum() else float("nan"))
+        out["calibration_error"].append(calibration_error(yb, pb))
+    tail = (1 - level) / 2 * 100
+    return {k: [round(float(np.nanpercentile(v, tail)), 4), round(float(np.nanpercentile(v, 100 - tail)), 4)]
+            for k, v in out.items() if np.isfinite(v).any()}
+
+
 def value_metrics(actual: np.ndarray, predicted: np.ndarray, baseline: float) -> dict[str, Any]:
     """MAE of MRR on won rows next to always predicting the training median."""
     if len(actual) == 0:
@@ -117,29 +180,67 @@ def value_metrics(actual: np.ndarray, predicted: np.ndarray, baseline: float) ->
     }
 
 
-def gate_failures(metrics: dict[str, Any], gates: Gates) -> list[str]:
-    """Each failed gate as a sentence a sales manager can read (empty list = passed)."""
+TOO_FEW = "too few held-out leads to judge"
+
+
+def gate_verdicts(metrics: dict[str, Any], gates: Gates) -> list[dict[str, Any]]:
+    """Each gate: figure, interval, bound and verdict (``passed``, ``failed`` or too few to judge).
+
+    A figure passes only when its whole bootstrap interval is on the right side of the gate;
+    it fails when the whole interval is on the wrong side; otherwise there are too few
+    held-out leads to judge.  Without an interval the figure alone decides.
+    """
+    ci = metrics.get("intervals") or {}
     out = []
-    auc = metrics.get("auc")
-    if auc is None or auc <= gates.min_auc:
-        out.append(f"AUC {auc} is not above {gates.min_auc}.")
-    if metrics["recall"] <= gates.min_recall:
-        out.append(f"Recall {metrics['recall']:.3f} at the decision threshold is not above {gates.min_recall}.")
-    if metrics["precision"] <= gates.min_precision:
-        msg = (f"Precision {metrics['precision']:.3f} at the decision threshold is not above "
-               f"{gates.min_precision}.")
-        best = metrics.get("best_precision_at_min_recall")
-        if best is not None:
-            msg += (f" With a base rate of {metrics['base_rate']:.1%}, the best precision any threshold "
-                    f"reaches at recall ≥ {gates.min_recall} on held-out data is {best:.3f}")
-            msg += (": the gate is out of reach for this data, not just this model." if best <= gates.min_precision
-                    else ".")
+    for key, label, bound, above in (("auc", "AUC", gates.min_auc, True),
+                                     ("precision", "Precision", gates.min_precision, True),
+                                     ("recall", "Recall", gates.min_recall, True),
+                                     ("calibration_error", "Calibration error", gates.max_calibration_error, False)):
+        value = metrics.get(key)
+        lo, hi = ci.get(key, [value, value]) if value is not None else [None, None]
+        if value is None:
+            verdict = "failed"
+        elif above:
+            verdict = "passed" if lo > bound and value > bound else "failed" if hi <= bound else TOO_FEW
+        else:
+            # a calibration error shown above its bound never passes; within chance of it, it is undecided
+            noise = metrics.get("calibration_noise", 0.0)
+            verdict = "passed" if value <= bound else "failed" if value > bound + noise else TOO_FEW
+        out.append({"figure": key, "label": label, "value": value, "interval": [lo, hi] if key in ci else None,
+                    "bound": bound, "direction": ">" if above else "≤", "verdict": verdict})
+    return out
+
+
+def gate_failures(metrics: dict[str, Any], gates: Gates) -> list[str]:
+    """Each gate not passed, as a sentence a sales manager can read (empty list = passed)."""
+    out = []
+    for v in gate_verdicts(metrics, gates):
+        if v["verdict"] == "passed":
+            continue
+        value, bound, key = v["value"], v["bound"], v["figure"]
+        shown = "None" if value is None else (f"{value}" if key == "auc" else f"{value:.3f}")
+        ci = f" (95 % interval {v['interval'][0]:.3f}–{v['interval'][1]:.3f})" if v["interval"] else ""
+        where = " at the decision threshold" if key in ("precision", "recall") else ""
+        if v["verdict"] == TOO_FEW:
+            msg = (f"{v['label']} {shown}{where}{ci}: {TOO_FEW} against the gate {v['direction']} {bound} "
+                   f"({metrics['n']} held-out leads, {metrics.get('positives', 0)} converted). More history, or "
+                   "retrain later.")
+        elif key == "calibration_error":
+            msg = (f"Calibration error {shown}{ci} is above {bound} (and above the "
+                   f"{metrics.get('calibration_noise', 0.0):.3f} expected by chance on {metrics['n']} held-out "
+                   "rows).")
+        elif key == "auc":
+            msg = f"AUC {shown}{ci} is not above {bound}."
+        else:
+            msg = f"{v['label']} {shown}{where}{ci} is not above {bound}."
+        if key == "precision":
+            best = metrics.get("best_precision_at_min_recall")
+            if best is not None:
+                msg += (f" With a base rate of {metrics['base_rate']:.1%}, the best precision any threshold "
+                        f"reaches at recall ≥ {gates.min_recall} on held-out data is {best:.3f}")
+                msg += (": the gate is out of reach for this data, not just this model."
+                        if best <= gates.min_precision else ".")
         out.append(msg)
-    allowed = gates.max_calibration_error + metrics.get("calibration_noise", 0.0)
-    if metrics["calibration_error"] > allowed:
-        out.append(f"Calibration error {metrics['calibration_error']:.3f} is above {allowed:.3f} "
-                   f"({gates.max_calibration_error} plus {metrics.get('calibration_noise', 0.0):.3f} expected by "
-                   f"chance on {metrics['n']} held-out rows).")
     return out
 
 
@@ -209,15 +310,3 @@ def summarize_folds(folds: Sequence[dict[str, Any]], keys: Sequence[str] = ("auc
         out[key] = {"mean": round(float(values.mean()), 4) if len(values) else None,
                     "sd": round(float(values.std(ddof=1)), 4) if len(values) > 1 else None}
     return out
-
-
-@dataclass
-class HeldOut:
-    """The held-out (test) rows' outcomes and predictions, as the report draws them."""
-
-    y: np.ndarray                           # 1 won / 0 lost
-    probability: np.ndarray                 # calibrated close probability
-    lead_score: np.ndarray                  # 1-10
-    expected_value: np.ndarray              # probability x predicted MRR (or probability)
-    mrr_predicted: np.ndarray | None = None  # MRR if won
-    value_actual: np.ndarray | None = None   # the value column (NaN where blank); meaningful on won rows

@@ -1,10 +1,23 @@
-"""Turn the user's cells into the model's feature matrix, identically at train and score time."""
+"""Turn the user's cells into the model's feature matrix, identically at train and score time.
+
+Dates never become "now minus date": a lead's features depend on its cells only, so the
+same lead gets the same score today and in a year.  Each date column is read one of two
+ways, fixed at training and saved with the model (and described in the card):
+
+    interval      days between this date and the lead's creation date in the same row
+                  (e.g. a first call 3 days after the lead came in)
+    window        days since the first day of the training window (the creation date
+                  itself, or any date when the sheet has no creation date): new leads
+                  sit at or past the window's end, where the newest history sits
+"""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -28,8 +41,55 @@ from backend.core.schema import (
 
 
 def today_days() -> float:
-    """Now, in days since 1970-01-01 UTC (the reference for date ages)."""
+    """Now, in days since 1970-01-01 UTC (only legacy bundles read dates as ages from it)."""
     return time.time() / 86400.0
+
+
+_CREATED_NAME = re.compile(r"creat|submit|received|registered|inquiry|enquiry|added|lead date|first seen|"
+                           r"sign ?up|opened|engage", re.IGNORECASE)
+
+
+def day_text(days: float) -> str:
+    """Days since 1970-01-01 as an ISO date."""
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=float(days))).date().isoformat()
+
+
+def creation_column(schema: Schema, frame: pd.DataFrame) -> str | None:
+    """The lead's creation date: a date column named like it, else the earliest, almost always filled one."""
+    dates = [c for c in schema.features if c.role == "date" and c.name in frame.columns]
+    if not dates:
+        return None
+    named = [c for c in dates if _CREATED_NAME.search(c.name)]
+    if named:
+        return named[0].name
+    best = None
+    for c in dates:
+        days, _ = parse_dates(frame[c.name], c.dayfirst)
+        if np.isnan(days).mean() <= 0.05:
+            median = float(np.nanmedian(days))
+            if best is None or median < best[1]:
+                best = (c.name, median)
+    return best[0] if best else None
+
+
+def fit_dates(schema: Schema, frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """How each date column becomes a time-stable number (see the module docstring)."""
+    created = creation_column(schema, frame)
+    out: dict[str, dict[str, Any]] = {}
+    for col in schema.features:
+        if col.role != "date" or col.name not in frame.columns:
+            continue
+        days, _ = parse_dates(frame[col.name], col.dayfirst)
+        start = float(np.floor(np.nanmin(days))) if (~np.isnan(days)).any() else 0.0
+        end = float(np.floor(np.nanmax(days))) if (~np.isnan(days)).any() else 0.0
+        if created is not None and col.name != created:
+            out[col.name] = {"use": "interval", "relative_to": created, "origin": 0.0,
+                             "how": f"days between {col.name} and {created} in the same row"}
+        else:
+            out[col.name] = {"use": "window", "relative_to": None, "origin": start,
+                             "how": f"days since {day_text(start)}, the first day of the training window "
+                                    f"(which ends {day_text(end)})"}
+    return out
 
 
 def _category_code(value: object, index: dict[str, int]) -> int:
@@ -56,13 +116,17 @@ class TransformReport:
 class FeatureBuilder:
     """Fitted preprocessing: the schema plus the category levels it learnt.
 
-    Features are one per model column (numbers, yes/no as 0/1, dates as age in days,
+    Features are one per model column (numbers, yes/no as 0/1, dates as time-stable days,
     categories as pandas categoricals with fixed levels for XGBoost's native support),
     so each feature's contribution belongs to exactly one of the user's columns.
     """
 
-    def __init__(self, schema: Schema, geo: GeoFeatures | None = None) -> None:
+    def __init__(self, schema: Schema, dates: Mapping[str, Mapping[str, Any]] | None = None,
+                 geo: GeoFeatures | None = None) -> None:
         self.schema = schema
+        # Per date column: how it becomes a number (fit_dates). Unfitted: days since 1970, still time-stable.
+        self.dates_: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (dates or {}).items()}
+        self.legacy_ages_ = False  # format-1 bundles read dates as an age from the scoring day
         self.geo = geo  # distance / nearest site / region columns derived from a ZIP column
         self.columns_: list[Column] = schema.features
         self.feature_names_: list[str] = [f"f{i}" for i in range(len(self.columns_))]
@@ -71,7 +135,7 @@ class FeatureBuilder:
 
     def to_json(self) -> dict[str, Any]:
         """The fitted preprocessing as plain data (no pickle: loading it never runs code)."""
-        data: dict[str, Any] = {"format": 1, "columns": self.schema.to_json()}
+        data: dict[str, Any] = {"format": 2, "columns": self.schema.to_json(), "dates": self.dates_}
         if self.geo is not None:
             data["geo"] = self.geo.to_json()
         return data
@@ -79,10 +143,12 @@ class FeatureBuilder:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FeatureBuilder:
         """Rebuild the preprocessing saved by :meth:`to_json`."""
-        if data.get("format") != 1:
+        if data.get("format") not in (1, 2):
             raise ValueError(f"unsupported preprocessing format {data.get('format')!r}")
         geo = GeoFeatures.from_json(data["geo"]) if data.get("geo") else None
-        return cls(Schema.from_json(data["columns"]), geo=geo)
+        builder = cls(Schema.from_json(data["columns"]), data.get("dates") or {}, geo=geo)
+        builder.legacy_ages_ = data.get("format") == 1
+        return builder
 
     def augment(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` with the columns the builder derives (the geo features), when it has any."""
@@ -91,6 +157,11 @@ class FeatureBuilder:
     def reword(self, reasons: list[list[str]], augmented: pd.DataFrame) -> list[list[str]]:
         """Reasons about derived columns in plain words ('12 mi from Houston ↑')."""
         return self.geo.reword(reasons, augmented) if self.geo is not None else reasons
+
+    def date_usage(self) -> list[dict[str, Any]]:
+        """How each date column is read, for the card."""
+        return [{"column": c.name, **self.dates_.get(c.name, {"use": "days since 1970-01-01", "how": ""})}
+                for c in self.columns_ if c.role == "date"]
 
     @property
     def feature_types_(self) -> list[str]:
@@ -103,7 +174,6 @@ class FeatureBuilder:
 
         Row order is ``frame``'s; NaN is missing.  Scoring feeds this straight to XGBoost.
         """
-        now = today_days() if now_days is None else now_days
         frame = self.augment(frame)
         positions, missing, unknown = match_columns(self.schema, frame.columns)
         report = TransformReport(missing=missing, unknown=unknown)
@@ -132,15 +202,31 @@ class FeatureBuilder:
                 nums, bad = parse_numbers(values)
             elif col.role == "boolean":
                 nums, bad = parse_booleans(values)
-            else:  # date → age in days
+            else:
                 days, bad = parse_dates(values, col.dayfirst)
-                nums = now - days
+                nums = self._date_feature(col, days, cells, positions, now_days)
             if bad.any():
                 report.unparsed[col.name] = np.flatnonzero(bad).tolist()
             present_any |= ~np.isnan(nums)
             matrix[:, j] = nums
         report.empty_rows = np.flatnonzero(~present_any).tolist()
         return matrix, report
+
+    def _date_feature(self, col: Column, days: np.ndarray, cells: np.ndarray, positions: dict[str, int],
+                      now_days: float | None) -> np.ndarray:
+        """A date column as a time-stable number (an interval in the row, or days into the window)."""
+        if self.legacy_ages_:
+            return (today_days() if now_days is None else now_days) - days
+        info = self.dates_.get(col.name) or {}
+        base = info.get("relative_to")
+        if base:
+            if base not in positions:
+                return np.full(len(days), np.nan)
+            base_col = next((c for c in self.columns_ if c.name == base), None)
+            base_days, _ = parse_dates(pd.Series(cells[:, positions[base]], dtype=object, copy=False),
+                                       base_col.dayfirst if base_col is not None else None)
+            return days - base_days
+        return days - float(info.get("origin", 0.0))
 
     def transform(self, frame: pd.DataFrame, *, now_days: float | None = None
                   ) -> tuple[pd.DataFrame, TransformReport]:

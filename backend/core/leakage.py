@@ -1,25 +1,33 @@
 """The leakage guard: columns that give the outcome away are excluded before training.
 
-A column filled in by sales *after* a lead closed (a close date, a loss reason, "Closed by
-Horizzon" in a tags column, the length of the call that closed the deal) makes a model
-look excellent on history and useless on new leads, which do not have it yet.  Before
-any booster is fitted, each candidate feature is checked on the *fit* rows only:
+A column filled in by sales *after* a lead closed (a close date, a loss reason, a verdict
+such as "Closed by Horizzon", the length of the call that closed the deal) makes a model
+look excellent on history and useless on new leads, which do not have it yet.  Before any
+booster is fitted, each candidate feature is checked on the *fit* rows only, and excluded
+only on evidence about the **whole column**:
 
     near-perfect predictor   on its own, the column ranks won above lost leads with
                              AUC ≥ 0.95 (values in order, and values grouped out of fold)
-    near-certain level       one value (or the blank) covers ≥ 2 % and ≥ 30 rows and
-                             converts at ~0 % or ~100 % where the base rate predicts otherwise
+    filled for one outcome   the column is filled (almost) only in won rows, or only in lost
+                             ones — judged by Fisher's exact test whatever its size, so 35
+                             filled of 800 won against 0 of 7,000 lost is caught
+    filled only when closed  filled in closed rows, (almost) never in open ones (same test)
     post-outcome date        a date named like close / won / lost date, or whose mere
                              presence predicts the outcome
-    filled only when closed  filled in most closed rows but (almost) blank in open ones
-    id-like                  a unique whole number per row, dense or in row order
-    dominant column          alone it predicts better than every other column together
-                             adds to it (AUC lost without it ≥ 0.08): the mark of a field
+    verdict column           one value means won (~100 %) and another means lost (~0 %),
+                             each over many rows: a judgement recorded after contact
+    id-like                  a whole number per row, unique and dense or in row order (by
+                             cardinality and order, never by the header alone)
+    dominant column          alone it predicts as well as every other column together, and
+                             the model loses ≥ 0.08 AUC without it: the mark of a field
                              recorded during or after the sale, such as call duration
 
-Flagged columns are excluded with a sentence saying why and the figure behind it; the
-user keeps one with ``--keep COL`` when it is known before the outcome.  Everything is a
-whole-column (numpy / pandas) computation; the dominance check fits a few small boosters.
+A single value that converts at ~0 % or ~100 % (a junk lead source that never converts) is
+exactly what lead scoring exists to find: it is a **warning** with its figure, not an
+exclusion, unless the column also dominates the model.  Excluded columns come with a
+sentence saying why and the figure behind it; ``--keep COL`` overrides, ``--drop COL``
+removes a column the guard keeps.  Everything is a whole-column (numpy / pandas)
+computation; the dominance check fits a few small boosters.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from scipy.stats import fisher_exact
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
@@ -47,16 +56,16 @@ class LeakageRules:
     """Thresholds of the guard (recorded in the card)."""
 
     max_auc: float = 0.95            # single-column AUC at or above this: near-perfect
-    level_min_share: float = 0.02    # a near-certain level covers at least this share of rows …
+    level_min_share: float = 0.01    # a near-certain level covers at least this share of rows …
     level_min_rows: int = 30         # … and this many rows
     level_min_expected: float = 10   # … where the base rate predicts at least this many of the other outcome
-    level_purity: float = 0.10       # other-outcome rate ≤ this × its base rate
-    level_min_explained: float = 0.03  # the level holds ≥ this share of one outcome's rows
+    level_purity: float = 0.10       # other-outcome rate ≤ this × its base rate (filled for one outcome)
+    level_odds_ratio: float = 10.0   # a level's odds of converting ≥ this × (or ≤ 1/this ×) the base odds
+    level_min_explained: float = 0.01  # the level holds ≥ this share of one outcome's rows
+    max_p_value: float = 1e-6        # Fisher's exact test: filled for one outcome / only when closed
     date_presence_auc: float = 0.80  # a date whose presence alone reaches this AUC
-    open_max_present: float = 0.05   # filled in ≤ this share of open rows …
-    closed_min_present: float = 0.50  # … but ≥ this share of closed rows
-    open_min_rows: int = 20          # open rows needed to judge that
-    dominance_min_auc: float = 0.75  # candidates for the dominance check
+    open_min_rows: int = 20          # open rows needed to judge "filled only when closed"
+    dominance_min_auc: float = 0.75  # candidates for the dominance check (or a warned column)
     dominance_min_gain: float = 0.08  # AUC the model loses without the column
     dominance_candidates: int = 3
     dominance_min_rows: int = 200
@@ -76,6 +85,8 @@ class Finding:
     figure: str
     evidence: dict[str, Any] = field(default_factory=dict)
     excluded: bool = True
+    warning: bool = False            # a figure to read, not a reason to exclude
+
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for the card and the experiment log."""
@@ -83,6 +94,8 @@ class Finding:
 
     def message(self) -> str:
         """One line for the terminal."""
+        if self.warning:
+            return f"{self.column!r} kept, warning: {self.why} [{self.figure}]"
         action = "excluded" if self.excluded else "kept (--keep)"
         return f"{self.column!r} {action}: {self.why} [{self.figure}]"
 
@@ -162,13 +175,10 @@ def _present(values: pd.Series) -> np.ndarray:
 
 # ---------------------------------------------------------------- the rules
 
-def _near_certain_level(col: Column, values: pd.Series, y: np.ndarray, rules: LeakageRules) -> Finding | None:
-    if col.role in ("category", "boolean"):
-        codes = group_codes(values)
-        candidates = None
-    else:  # numbers and dates: only the blank is a "level" (a value range is an honest threshold)
-        codes = (~_present(values)).astype(np.int64)
-        candidates = 1
+def _certain_levels(col: Column, values: pd.Series, y: np.ndarray, rules: LeakageRules
+                    ) -> list[dict[str, Any]]:
+    """Category / yes-no values that convert at ~0 % or ~100 % over enough rows, largest first."""
+    codes = group_codes(values)
     n = len(y)
     base = float(y.mean())
     size = int(codes.max()) + 1
@@ -176,28 +186,96 @@ def _near_certain_level(col: Column, values: pd.Series, y: np.ndarray, rules: Le
     wins = np.bincount(codes, weights=y, minlength=size)
     rate = np.divide(wins, count, out=np.zeros(size), where=count > 0)
     big = (count >= rules.level_min_rows) & (count >= rules.level_min_share * n)
-    low = big & (count * base >= rules.level_min_expected) & (rate <= rules.level_purity * base)
-    high = big & (count * (1 - base) >= rules.level_min_expected) & (1 - rate <= rules.level_purity * (1 - base))
+    # the level's odds against the base odds (half a lead added to each cell: no infinite ratio)
+    odds = (wins + 0.5) / (count - wins + 0.5)
+    ratio = odds / (base / (1 - base))
+    low = big & (count * base >= rules.level_min_expected) & (ratio <= 1 / rules.level_odds_ratio)
+    high = big & (count * (1 - base) >= rules.level_min_expected) & (ratio >= rules.level_odds_ratio)
     n_pos, n_neg = y.sum(), n - y.sum()
     explained = np.where(high, wins / max(n_pos, 1), (count - wins) / max(n_neg, 1))
     hits = np.flatnonzero((low | high) & (explained >= rules.level_min_explained))
-    if candidates is not None:
-        hits = hits[hits == candidates]
-    if not len(hits):
-        return None
-    best = hits[np.argmax(count[hits])]
-    level = _level_name(col, values, codes, best)
-    share = count[best] / n
-    direction = "converted" if high[best] else "did not convert"
-    pct = rate[best] if high[best] else 1 - rate[best]
+    out = []
+    for code in hits[np.argsort(-count[hits], kind="stable")]:
+        out.append({"level": _level_name(col, values, codes, int(code)), "rows": int(count[code]),
+                    "row_share": round(float(count[code] / n), 4), "conversion": round(float(rate[code]), 4),
+                    "base_rate": round(base, 4), "side": "won" if high[code] else "lost",
+                    "share_of_outcomes": round(float(explained[code]), 4)})
+    return out
+
+
+def _level_text(level: dict[str, Any]) -> str:
+    return f"{level['level']!r}: {level['conversion']:.1%} converted over {level['rows']} rows"
+
+
+def _levels_finding(col: Column, levels: list[dict[str, Any]], auc: float) -> Finding:
+    """A verdict column (levels at both ends) is excluded; one-sided levels are a warning."""
+    sides = {lv["side"] for lv in levels}
+    figure = "; ".join(_level_text(lv) for lv in levels[:3])
+    evidence = {"levels": levels, "auc_alone": round(auc, 4), **{k: levels[0][k] for k in (
+        "level", "rows", "row_share", "conversion", "base_rate", "share_of_outcomes")}}
+    if sides == {"won", "lost"}:
+        won = next(lv for lv in levels if lv["side"] == "won")
+        lost = next(lv for lv in levels if lv["side"] == "lost")
+        return Finding(
+            col.name, "verdict column",
+            f"one value of {col.name} means won ({won['level']!r}: {won['conversion']:.0%} of {won['rows']}) and "
+            f"another means lost ({lost['level']!r}: {lost['conversion']:.0%} of {lost['rows']}): a judgement "
+            "recorded once the lead was worked, not known for a new lead", figure, evidence)
+    lv = levels[0]
+    direction = "converted" if lv["side"] == "won" else "did not convert"
+    pct = lv["conversion"] if lv["side"] == "won" else 1 - lv["conversion"]
     return Finding(
         col.name, "near-certain level",
-        f"{pct:.0%} of the {int(count[best])} leads with {col.name} = {level!r} {direction} "
-        f"(base rate {base:.0%}): a value like this is usually recorded once the outcome is known",
-        f"{level!r}: {rate[best]:.1%} converted over {int(count[best])} rows",
-        {"level": level, "rows": int(count[best]), "row_share": round(float(share), 4),
-         "conversion": round(float(rate[best]), 4), "base_rate": round(base, 4),
-         "share_of_outcomes": round(float(explained[best]), 4)})
+        f"{pct:.0%} of the {lv['rows']} leads with {col.name} = {lv['level']!r} {direction} (base rate "
+        f"{lv['base_rate']:.0%}); kept as a feature — if this value is only set once the outcome is known, "
+        f"--drop '{col.name}'", figure, evidence, excluded=False, warning=True)
+
+
+def _filled_for_one_outcome(col: Column, present: np.ndarray, y: np.ndarray, rules: LeakageRules
+                            ) -> Finding | None:
+    """Filled (almost) only in won rows or only in lost ones: Fisher's exact test, whatever the size."""
+    if present.all() or not present.any():
+        return None
+    n1 = int(y.sum())
+    n0 = len(y) - n1
+    f1 = int((present & (y == 1)).sum())
+    f0 = int((present & (y == 0)).sum())
+    for side, (fa, na, fb, nb) in (("won", (f1, n1, f0, n0)), ("lost", (f0, n0, f1, n1))):
+        # "(almost) only": among filled rows, the other outcome is ≤ level_purity × its base rate
+        other_base = nb / len(y)
+        if fa == 0 or fb / (fa + fb) > rules.level_purity * other_base:
+            continue
+        p_value = float(fisher_exact([[fa, na - fa], [fb, nb - fb]], alternative="greater")[1])
+        if p_value <= rules.max_p_value:
+            other = "lost" if side == "won" else "won"
+            return Finding(
+                col.name, "filled for one outcome",
+                f"'{col.name}' is filled in {fa} of {na} {side} leads but only {fb} of {nb} {other} ones: a "
+                "field recorded with the outcome", f"filled {fa}/{na} {side} vs {fb}/{nb} {other}; "
+                f"Fisher p = {p_value:.1e}",
+                {"side": side, "filled": fa, "rows": na, "filled_other": fb, "rows_other": nb,
+                 "p_value": p_value})
+    return None
+
+
+def _filled_only_when_closed(col: Column, present: np.ndarray, open_present: np.ndarray, rules: LeakageRules
+                             ) -> Finding | None:
+    closed_f, closed_n = int(present.sum()), len(present)
+    open_f, open_n = int(open_present.sum()), len(open_present)
+    if closed_f == 0 or open_f / open_n > rules.level_purity * closed_f / closed_n:
+        return None
+    p_value = float(fisher_exact([[closed_f, closed_n - closed_f], [open_f, open_n - open_f]],
+                                 alternative="greater")[1])
+    if p_value > rules.max_p_value:
+        return None
+    closed_present, open_share = closed_f / closed_n, open_f / open_n
+    return Finding(
+        col.name, "filled only when closed",
+        f"'{col.name}' is filled in {closed_present:.0%} of closed leads but only {open_share:.0%} of open ones: "
+        "it is recorded when a lead closes",
+        f"filled {closed_present:.0%} closed vs {open_share:.0%} open; Fisher p = {p_value:.1e}",
+        {"filled_closed": round(closed_present, 4), "filled_open": round(open_share, 4), "open_rows": open_n,
+         "p_value": p_value})
 
 
 def _level_name(col: Column, values: pd.Series, codes: np.ndarray, code: int) -> str:
@@ -238,11 +316,14 @@ def _quick_auc(x: pd.DataFrame, y: np.ndarray, a: np.ndarray, b: np.ndarray, see
 
 
 def _dominant(x: pd.DataFrame, columns: Sequence[Column], y: np.ndarray, alone: dict[str, float],
-              flagged: set[str], rules: LeakageRules, seed: int) -> list[Finding]:
+              flagged: set[str], rules: LeakageRules, seed: int, warned: Sequence[str] = ()) -> list[Finding]:
     names = [c.name for c in columns]
     live = [i for i, c in enumerate(columns) if c.name not in flagged]
-    candidates = sorted((i for i in live if alone.get(columns[i].name, 0) >= rules.dominance_min_auc),
-                        key=lambda i: -alone[columns[i].name])[: rules.dominance_candidates]
+    # A column warned about for a near-certain level is excluded only if it dominates too: strong on its
+    # own (AUC ≥ dominance_min_auc) and the model collapses without it.
+    strong = sorted((i for i in live if alone.get(columns[i].name, 0) >= rules.dominance_min_auc),
+                    key=lambda i: (columns[i].name not in warned, -alone[columns[i].name]))
+    candidates = strong[: rules.dominance_candidates]
     if not candidates or len(live) < 2 or len(y) < rules.dominance_min_rows or np.bincount(y).min() < 20:
         return []
     idx = np.arange(len(y))
@@ -256,7 +337,9 @@ def _dominant(x: pd.DataFrame, columns: Sequence[Column], y: np.ndarray, alone: 
         name = names[i]
         without = _quick_auc(frame[[k for k in keep if k != name]], y, a, b, seed)
         gain = with_all - without
-        if gain >= rules.dominance_min_gain:
+        # dominant: alone it does at least as well as every other column together, and the model collapses
+        # without it (a strong honest column, such as time on the website, adds to the others instead)
+        if gain >= rules.dominance_min_gain and alone[name] >= without:
             out.append(Finding(
                 name, "dominant column",
                 f"on its own {name} predicts the outcome about as well as every other column together, and the "
@@ -273,12 +356,15 @@ def find_leaks(x: pd.DataFrame, columns: Sequence[Column], y: np.ndarray, *, ope
     """Check each feature column of ``x`` (one per ``columns``, labelled fit rows, outcomes ``y``).
 
     ``open_x`` holds the same features for the sheet's open rows (no outcome yet), when any.
+    Findings with ``warning=True`` are kept as features; the others are exclusions.
     """
     rules = rules or LeakageRules()
     y = np.asarray(y, dtype=int)
     found: dict[str, Finding] = {}
+    warnings: dict[str, Finding] = {}
     alone: dict[str, float] = {}
     positions = np.arange(len(y))
+    judge_open = open_x is not None and len(open_x) >= rules.open_min_rows
     for j, col in enumerate(columns):
         values = x.iloc[:, j]
         present = _present(values)
@@ -300,19 +386,13 @@ def find_leaks(x: pd.DataFrame, columns: Sequence[Column], y: np.ndarray, *, ope
                     {"rule": "presence", "presence_auc": round(presence, 4),
                      "filled_share": round(float(present.mean()), 4)})
                 continue
-        # 2. filled in closed rows, blank in open ones
-        if open_x is not None and len(open_x) >= rules.open_min_rows:
-            open_present = float(_present(open_x.iloc[:, j]).mean())
-            closed_present = float(present.mean())
-            if open_present <= rules.open_max_present and closed_present >= rules.closed_min_present:
-                found[col.name] = Finding(
-                    col.name, "filled only when closed",
-                    f"'{col.name}' is filled in {closed_present:.0%} of closed leads but only {open_present:.0%} "
-                    "of open ones: it is recorded when a lead closes",
-                    f"filled {closed_present:.0%} closed vs {open_present:.0%} open",
-                    {"filled_closed": round(closed_present, 4), "filled_open": round(open_present, 4),
-                     "open_rows": len(open_x)})
-                continue
+        # 2. filled (almost) only for one outcome, or only in closed rows
+        finding = _filled_for_one_outcome(col, present, y, rules)
+        if finding is None and judge_open:
+            finding = _filled_only_when_closed(col, present, _present(open_x.iloc[:, j]), rules)  # type: ignore[union-attr]
+        if finding is not None:
+            found[col.name] = finding
+            continue
         # 3. near-perfect on its own
         codes = group_codes(values)
         auc = grouped_auc(y, codes, seed)
@@ -325,12 +405,15 @@ def find_leaks(x: pd.DataFrame, columns: Sequence[Column], y: np.ndarray, *, ope
                 f"on its own '{col.name}' separates won from lost leads almost perfectly: it is most likely "
                 "recorded after the outcome", f"AUC {auc:.3f} alone", {"auc_alone": round(auc, 4)})
             continue
-        # 4. one value that (almost) always means won, or lost
-        if col.role in ("category", "boolean") or not present.all():
-            level = _near_certain_level(col, values, y, rules)
-            if level is not None:
-                level.evidence["auc_alone"] = round(auc, 4)
-                found[col.name] = level
+        # 4. values that (almost) always mean won, or lost: a verdict when both, else a warning
+        if col.role in ("category", "boolean"):
+            levels = _certain_levels(col, values, y, rules)
+            if levels:
+                finding = _levels_finding(col, levels, auc)
+                if finding.warning:
+                    warnings[col.name] = finding
+                else:
+                    found[col.name] = finding
                 continue
         # 5. row numbers
         if col.role == "numeric":
@@ -340,8 +423,13 @@ def find_leaks(x: pd.DataFrame, columns: Sequence[Column], y: np.ndarray, *, ope
                     col.name, "id-like", f"'{col.name}' holds a different whole number in every row, like a "
                     "row number or id: it describes the record, not the lead",
                     f"{distinct:.0%} distinct values", {"distinct_share": round(distinct, 4)})
-    for finding in _dominant(x, columns, y, alone, set(found), rules, seed):
+    for finding in _dominant(x, columns, y, alone, set(found), rules, seed, warned=list(warnings)):
+        warned = warnings.pop(finding.column, None)
+        if warned is not None:
+            finding.why += f"; and {warned.figure}"
+            finding.evidence["levels"] = warned.evidence["levels"]
         found[finding.column] = finding
+    found.update(warnings)
     order = {c.name: i for i, c in enumerate(columns)}
     return sorted(found.values(), key=lambda f: order[f.column])
 
@@ -351,6 +439,8 @@ def apply_findings(schema: Schema, findings: Iterable[Finding], keep: Iterable[s
     kept = {normalize_name(k) for k in keep}
     by_name = {}
     for f in findings:
+        if f.warning:
+            continue
         f.excluded = normalize_name(f.column) not in kept
         by_name[f.column] = f
     columns = []

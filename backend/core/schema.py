@@ -250,9 +250,9 @@ def _infer_one(name: str, values: pd.Series, min_level_count: int, max_levels: i
     nums, bad, _ = read_numbers(live)
     norm = normalize_text(live)
     distinct = norm.nunique()
-    # Numbers under a header such as "Time Spent on Website" are measurements, not ids,
-    # unless nearly every row has its own value.
-    if _ID_NAME.search(normalize_name(name)) and (distinct > 0.5 * k or (distinct > 50 and bad.mean() > 0.05)):
+    # Numbers under a header such as "Time Spent on Website" are measurements, not ids: an
+    # id-like header counts only with mostly unique values (a header alone never makes an id).
+    if _ID_NAME.search(normalize_name(name)) and distinct > 0.5 * k:
         return Column(name, "id", "identifier-like header with mostly unique values")
     bools, bad_b = read_booleans(live)
     if distinct == 1:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from backend.core.features import FeatureBuilder, TransformReport
+from backend.core.features import FeatureBuilder, TransformReport, day_text, today_days
 from backend.core.outputs import (
     CLOSE_PROBABILITY,
     LEAD_SCORE,
@@ -140,7 +140,29 @@ def compact_number(value: float, *, currency: bool = False, percent: bool = Fals
     return f"{sign}{'$' if currency else ''}{text}"
 
 
-def _describe(col: Column, cell: Any, value: float | str | None) -> str:
+def _date_words(col: Column, value: float, date_info: dict[str, Any] | None) -> str:
+    """A date feature in words that do not age: the date itself, or the gap to the row's creation date."""
+    info = date_info or {}
+    base = info.get("relative_to")
+    if base:
+        days = float(value)
+        span = abs(days)
+        amount = (f"{span:.0f} day{'s' if round(span) != 1 else ''}" if span < 14
+                  else f"{span / 7:.0f} weeks" if span < 60 else f"{span / 30.44:.0f} months")
+        return f"{col.name} {'same day as' if span < 0.5 else amount + (' after' if days > 0 else ' before')} {base}"
+    if info.get("negate"):  # legacy: the value is an age in days on the scoring day
+        return f"{col.name} {day_text(-float(info['origin']) - float(value))[:7]}"
+    return f"{col.name} {day_text(float(value) + float(info.get('origin', 0.0)))[:7]}"
+
+
+def _date_info(builder: FeatureBuilder, name: str) -> dict[str, Any] | None:
+    """How a date column was read; a legacy bundle's age is turned back into a date on the scoring day."""
+    if builder.legacy_ages_:
+        return {"origin": -today_days(), "negate": True}
+    return builder.dates_.get(name)
+
+
+def _describe(col: Column, cell: Any, value: float | str | None, date_info: dict[str, Any] | None = None) -> str:
     """One column's value in words, as a reason reads it.
 
     A blank cell is *missing*; a filled cell that could not be read says so with its text;
@@ -159,8 +181,8 @@ def _describe(col: Column, cell: Any, value: float | str | None) -> str:
         return f"{col.name} = {col.label(str(value))[:40]}"
     if col.role == "boolean":
         return f"{col.name} = {'Yes' if value else 'No'}"
-    if col.role == "date":
-        return f"{col.name} {int(round(float(value)))} days ago"
+    if col.role == "date":  # never a raw "days ago" count: that would age with the calendar
+        return _date_words(col, float(value), date_info)
     return f"{col.name} {compact_number(float(value), currency=col.currency, percent=col.percent)}"
 
 
@@ -208,7 +230,7 @@ def reasons_text(bundle: ModelBundle, frame: pd.DataFrame, features: pd.DataFram
                 key = (j, val)
             text = texts.get(key)
             if text is None:
-                text = texts[key] = _describe(col, key[-1], val)
+                text = texts[key] = _describe(col, key[-1], val, _date_info(bundle.features, col.name))
             row.append(f"{text} {'↑' if c > 0 else '↓'}")
         out.append(row)
     return out

@@ -23,7 +23,10 @@ from backend.store.bundle import REPORT
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from backend.core.train import TrainResult
     from backend.store.bundle import ModelBundle
+
+__all__ = ["HeldOut", "attach_report", "render_report", "report_html"]
 
 BLUE, ORANGE, GREY, GREEN, RED = "#1a73e8", "#e8710a", "#9aa0a6", "#188038", "#d93025"
 
@@ -278,13 +281,23 @@ def _headline(card: dict[str, Any]) -> str:
         sd = f" ± {s['sd']:.3f}" if s.get("sd") is not None else ""
         return f"<td>{s['mean']:.3f}{sd}</td>"
 
+    ci = m.get("intervals") or {}
+    verdicts = {v["figure"]: v["verdict"] for v in gates.get("verdicts") or []}
+
+    def held(key: str) -> str:
+        interval = ci.get(key)
+        text = _fmt(m[key]) + (f" <span class='small'>({interval[0]:.3f}–{interval[1]:.3f})</span>"
+                               if interval else "")
+        verdict = verdicts.get(key)
+        return text + (f" <span class='small'>{_e(verdict)}</span>" if verdict else "")
+
     rows = [
-        ("AUC (ranking quality, 0.5 = random, 1 = perfect)", _fmt(m["auc"]), cv_cell("auc"), f"> {gates['min_auc']}"),
-        ("Precision at the decision threshold", _fmt(m["precision"]), cv_cell("precision"),
+        ("AUC (ranking quality, 0.5 = random, 1 = perfect)", held("auc"), cv_cell("auc"), f"> {gates['min_auc']}"),
+        ("Precision at the decision threshold", held("precision"), cv_cell("precision"),
          f"> {gates['min_precision']}"),
-        ("Recall at the decision threshold", _fmt(m["recall"]), cv_cell("recall"), f"> {gates['min_recall']}"),
-        ("Calibration error", _fmt(m["calibration_error"]), cv_cell("calibration_error"),
-         f"≤ {gates['max_calibration_error']} (+ chance)"),
+        ("Recall at the decision threshold", held("recall"), cv_cell("recall"), f"> {gates['min_recall']}"),
+        ("Calibration error", held("calibration_error"), cv_cell("calibration_error"),
+         f"≤ {gates['max_calibration_error']}"),
         ("Top-decile lift", _fmt(m["top_decile_lift"], ".2f"), cv_cell("top_decile_lift"), ""),
         ("Base rate (share of leads that convert)", _pct(m["base_rate"]), "<td>–</td>", ""),
         ("Best precision any threshold reaches at the recall gate", _fmt(m.get("best_precision_at_min_recall")),
@@ -293,8 +306,8 @@ def _headline(card: dict[str, Any]) -> str:
     cv_head = (f"Cross-validation ({cv['repeats']}×{cv['folds']} folds, mean ± sd)" if cv.get("enabled")
                else "Cross-validation (not run)")
     body = "".join(f"<tr><td class='l'>{_e(a)}</td><td>{b}</td>{c}<td>{_e(d)}</td></tr>" for a, b, c, d in rows)
-    table = (f"<table><tr><th class='l'>Figure</th><th>Held-out ({m['n']} leads)</th><th>{_e(cv_head)}</th>"
-             f"<th>Gate</th></tr>{body}</table>")
+    table = (f"<table><tr><th class='l'>Figure</th><th>Held-out ({m['n']} leads; 95 % interval)</th>"
+             f"<th>{_e(cv_head)}</th><th>Gate</th></tr>{body}</table>")
     v = card["metrics"].get("value") or {}
     value = ""
     if v.get("mae") is not None:
@@ -375,6 +388,37 @@ def _data_quality(card: dict[str, Any]) -> str:
             f"{dq['min_parsed_share']:.0%} of the filled cells read; a category value needs "
             f"{dq['category_min_rows']} rows to count on its own (rarer ones are pooled). The options are the "
             f"<code>train</code> command's.</p>{used}{left_out}")
+
+
+def _warnings(card: dict[str, Any]) -> str:
+    items = card.get("warnings") or []
+    if not items:
+        return "<p class='explain'>No single value converts at about 0 % or 100 %.</p>"
+    rows = "".join("<tr>" + "".join(f"<td class='l'>{_e(v)}</td>" for v in (f["column"], f["why"], f["figure"]))
+                   + "</tr>" for f in items)
+    return ("<p class='explain'>These columns have a value that (almost) always or never converts. That is "
+            "often exactly what scoring should learn (a junk lead source), so they are kept. If such a value is "
+            "only filled in once the outcome is known, retrain with <code>--drop COLUMN</code>.</p>"
+            f"<table><tr><th class='l'>Column</th><th class='l'>What</th><th class='l'>Figure</th></tr>{rows}</table>")
+
+
+def _split(card: dict[str, Any]) -> str:
+    data = card["data"]
+    groups = data.get("groups") or {}
+    split = data.get("split") or {}
+    dates = card.get("dates") or []
+    parts = []
+    if groups:
+        parts.append(
+            f"<p class='explain'>Held-out leads: {_e(split.get('method', 'random, stratified'))}. "
+            f"{groups['groups']} groups of repeated leads among {data['labelled']} closed leads "
+            f"({groups['repeated_rows']} rows share a group); every group sits on one side of every split, so no "
+            "figure here comes from a copy of a lead the model learnt from. The final model was refit on all "
+            f"{split.get('refit_on', '–')} non-held-out leads.</p>")
+    if dates:
+        parts.append("<p class='explain'>Dates are read so that a lead's score does not change with the calendar: "
+                     + "; ".join(f"<b>{_e(d['column'])}</b>: {_e(d.get('how', ''))}" for d in dates) + ".</p>")
+    return "".join(parts)
 
 
 def _comparison(card: dict[str, Any]) -> str:
@@ -460,6 +504,8 @@ def render_report(card: dict[str, Any], heldout: HeldOut) -> str:
           if card.get("rules") else []),
         *([_section("Segments: the kinds of lead you capture", segments_table(card["segments"]))]
           if card.get("segments") else []),
+        _section("Warnings: values that (almost) always or never convert", _warnings(card)),
+        _section("Repeated leads, the split and dates", _split(card)),
         _section("Compared with the active model", _comparison(card)),
         _section("How well the model ranks leads", _chart(
             roc_chart(heldout), "ROC curve",
@@ -507,11 +553,15 @@ def render_report(card: dict[str, Any], heldout: HeldOut) -> str:
             f"<body><main>\n{body}\n</main></body></html>\n")
 
 
+def attach_report(result: TrainResult) -> bytes:
+    """Render the report of a training run and attach it to its bundle (sealed when the bundle is saved)."""
+    if result.heldout is None:
+        raise ValueError("this training result has no held-out rows to report on")
+    page = render_report(result.bundle.card, result.heldout).encode("utf-8")
+    result.bundle.attachments[REPORT] = page
+    return page
+
+
 def report_html(bundle: ModelBundle) -> str:
     """The HTML report of a loaded bundle (checked against the card's sha256)."""
     return bundle.read_attachment(REPORT).decode("utf-8")
-
-
-def attach_report(bundle: ModelBundle, heldout: HeldOut) -> None:
-    """Render the report for a freshly trained bundle and attach it (sealed when the bundle is saved)."""
-    bundle.attachments[REPORT] = render_report(bundle.card, heldout).encode("utf-8")

@@ -7,7 +7,7 @@ from flask import Blueprint, Response
 from backend.reports.model_report import report_html
 from backend.web.context import require_auth
 from backend.web.payloads import json_response
-from backend.web.state import current_bundle
+from backend.web.state import current_bundle, model_quality
 
 bp = Blueprint("model", __name__, url_prefix="/v1")
 bp.before_request(require_auth)
@@ -15,8 +15,9 @@ bp.before_request(require_auth)
 
 @bp.get("/model")
 def card() -> Response:
-    """The model card: features, metrics, thresholds, trained_at, data hash."""
-    return json_response(current_bundle().card)
+    """The model card (features, metrics, thresholds, trained_at, data hash) and how it is served."""
+    bundle = current_bundle()
+    return json_response({**bundle.card, "serving": model_quality(bundle)})
 
 
 @bp.get("/model/segments")

@@ -102,3 +102,14 @@ def current_settings() -> Settings:
     """The current app's settings."""
     return app_state().settings
 
+
+def model_quality(bundle: ModelBundle) -> dict[str, Any]:
+    """Whether the served model passed its quality gates; a failing one is served only when forced."""
+    gates = bundle.card.get("gates") or {}
+    passed = bool(gates.get("passed", bundle.card.get("promotable", True)))
+    failures = [str(f) for f in gates.get("failures") or []]
+    out: dict[str, Any] = {"gates_passed": passed, "forced": not passed, "failures": failures}
+    if not passed:
+        out["message"] = ("This model failed its quality gates and is served only because it was promoted with "
+                          "--force: treat its scores with care. " + " ".join(failures[:2])).strip()
+    return out

@@ -184,6 +184,18 @@ function sidebarTests() {
     await page.context().close();
   });
 
+  it('shows a red banner when the model failed its gates and was forced', async () => {
+    const page = await open({ scoreSelectedRows: { manual: true } });
+    await page.click('#score-selected');
+    const s = summary();
+    s.model = Object.assign({}, s.model, { quality: { gates_passed: false, forced: true, failures: ['AUC 0.61 is not above 0.75.'],
+      message: 'This model failed its quality gates and is served only because it was promoted with --force.' } });
+    await page.evaluate((x) => window.__gs.respond('scoreSelectedRows', { value: x }), s);
+    await page.waitForSelector('#model-forced:not([hidden])');
+    assert.match(await page.textContent('#model-forced'), /failed its quality gates.*--force/);
+    assert.equal(await page.getAttribute('#model-forced', 'class'), 'alert error');
+  });
+
   it('Score selected rows calls scoreSelectedRows, disables the buttons until it answers, then shows the summary', async () => {
     const page = await open({ scoreSelectedRows: { manual: true } });
     await page.click('#score-selected');
@@ -220,6 +232,7 @@ function sidebarTests() {
       href: 'https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMn/edit#gid=0&range=A37',
     });
     assert.match(await page.textContent('#summary-model'), /Model leadscore 2024\.11\.1 · Sheet "Leads" · selected rows/);
+    assert.equal(await page.isVisible('#model-forced'), false, 'no banner for a model that passed its gates');
 
     await page.evaluate(() => { window.__gs.responses.selectRow = { value: true }; });
     await page.click('#top-leads li:nth-child(3) a');
