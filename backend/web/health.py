@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
+from backend.store.model_health import forced
 from backend.web.payloads import json_response
 from backend.web.state import app_state, current_bundle
 
@@ -12,8 +13,9 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """Serving, with the loaded model's name and version; 503 problem when there is none."""
-    return json_response({"status": "ok", "model": current_bundle().ref})
+    """Serving, with the loaded model's name and version (degraded: it failed its gates); 503 when none."""
+    bundle = current_bundle()
+    return json_response({"status": "degraded" if forced(bundle.card, active=True) else "ok", "model": bundle.ref})
 
 
 @bp.get("/v1/openapi.json")

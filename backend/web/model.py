@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from backend.reports.model_report import report_html
+from backend.store.model_health import summary
 from backend.web.context import require_auth
 from backend.web.payloads import json_response
 from backend.web.state import current_bundle
@@ -16,7 +17,9 @@ bp.before_request(require_auth)
 @bp.get("/model")
 def card() -> Response:
     """The model card: features, metrics, thresholds, trained_at, data hash."""
-    return json_response(current_bundle().card)
+    bundle = current_bundle()
+    return json_response({**bundle.card, "health": summary(bundle.card, name=None, active=True,
+                                                           report_url="/v1/model/report")})
 
 
 @bp.get("/model/report")

@@ -17,9 +17,11 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from backend.errors import (
     BadInput,
     BundleIntegrityError,
+    Busy,
     Forbidden,
     LeadScoreError,
     ModelUnavailable,
+    NotFound,
     NoUsableColumns,
     QualityGateFailed,
     SheetsError,
@@ -46,6 +48,8 @@ PROBLEMS: dict[type[LeadScoreError], tuple[int, str, str]] = {
     ModelUnavailable: (503, "No model available", "model-unavailable"),
     BundleIntegrityError: (503, "Model bundle failed its integrity check", "bundle-integrity"),
     QualityGateFailed: (422, "Model failed its quality gates", "quality-gate"),
+    NotFound: (404, "Not found", "not-found"),
+    Busy: (503, "Busy", "busy"),
     SheetsError: (502, "Google Sheets did not accept the write", "sheets-api"),
     AuthUnavailable: (503, "Sign-in could not be checked", "auth-unavailable"),
 }

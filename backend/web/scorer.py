@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from flask import g
 
 from backend.core.outputs import LeadResult
 from backend.core.scoring import score_rows
 from backend.web.context import timed
 from backend.web.payloads import read_json
 from backend.web.state import current_bundle, current_settings
+from backend.web.workspace import choose_model
+
+if TYPE_CHECKING:
+    from backend.store.bundle import ModelBundle
 
 
 @dataclass(frozen=True)
@@ -30,12 +36,16 @@ class Scored:
 def parse_and_score(parse: Callable[..., Any]) -> tuple[Any, Scored]:
     """Read the JSON body, check it with ``parse`` (within the row limit), score its rows."""
     req = parse(read_json(), max_rows=current_settings().max_rows)
-    return req, score(req.header, req.rows)
+    g.audit_rows = len(req.rows)
+    g.audit_sheet = getattr(req, "spreadsheet_id", None)
+    ref, bundle = choose_model(req.model, getattr(req, "spreadsheet_id", None))
+    return req, score(req.header, req.rows, bundle=bundle, ref=ref)
 
 
-def score(header: list[str], rows: list[list[Any]]) -> Scored:
-    """Score all rows with the current model in one vectorized call (timed as ``score``)."""
-    bundle = current_bundle()
+def score(header: list[str], rows: list[list[Any]], *, bundle: ModelBundle | None = None,
+          ref: dict[str, str] | None = None) -> Scored:
+    """Score all rows with one model (default: the current one) in one vectorized call (timed as ``score``)."""
+    bundle = bundle or current_bundle()
     with timed("score"):
         result = score_rows(bundle, header, rows)
-        return Scored(bundle.ref, result.rows(), result.warnings)
+        return Scored(ref or bundle.ref, result.rows(), result.warnings)
