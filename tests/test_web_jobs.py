@@ -262,3 +262,15 @@ def test_the_audit_log_records_scoring_and_training(pair: dict[str, Any]) -> Non
     assert finished["outcome"] == job["result"]["outcome"] and finished["version"] == job["result"]["version"]
     assert finished["who"] == requested["who"] and finished["rows"] == 500
     assert any(e["action"] == "sheets.score" and e["model"] == SHEET_B for e in entries)
+
+
+def test_models_survive_a_restart_and_the_sample_stays_the_default(pair: dict[str, Any], tiny_models_dir: Path,
+                                                                   tiny_bundle: Any) -> None:
+    # A new process on the same models directory (the mounted volume) serves what was trained before.
+    restarted = new_app(pair["folder"], tiny_models_dir).test_client()
+    assert score(restarted, pair["a"], SHEET_A)["model"]["version"] == pair["job_a"]["result"]["version"]
+    health = restarted.get("/healthz")
+    assert health.status_code == 200 and health.get_json()["model"]["version"] == tiny_bundle.version
+    # An empty volume: the default model still serves requests that name none.
+    empty = new_app(pair["folder"] / "empty", tiny_models_dir).test_client()
+    assert score(empty, pair["a"], None)["model"] == tiny_bundle.ref
