@@ -262,3 +262,29 @@ function expandRowRanges_(text) {
   });
   return rows;
 }
+
+/** The document property holding a shared model name (unset: the spreadsheet's own model). */
+const MODEL_NAME_PROP = 'leadscore.modelName';
+
+/**
+ * The shared model name set for this spreadsheet.
+ *
+ * @return {string} the name, or "" when the spreadsheet uses its own model (its id).
+ */
+function loadModelName_() {
+  return PropertiesService.getDocumentProperties().getProperty(MODEL_NAME_PROP) || '';
+}
+
+/**
+ * Stores (or, with "", clears) the shared model name of this spreadsheet.
+ *
+ * @param {string} name a checked model name, or "".
+ */
+function storeModelName_(name) {
+  const doc = PropertiesService.getDocumentProperties();
+  if (name) {
+    doc.setProperty(MODEL_NAME_PROP, name);
+  } else {
+    doc.deleteProperty(MODEL_NAME_PROP);
+  }
+}

@@ -20,9 +20,6 @@ const MODEL_PATHS = Object.freeze({
   JOB: (id) => '/v1/jobs/' + encodeURIComponent(id),
 });
 
-/** The document property holding a shared model name (unset: the spreadsheet's id). */
-const MODEL_NAME_PROP = 'leadscore.modelName';
-
 /** A model name as the backend accepts it. */
 const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$/;
 
@@ -47,8 +44,7 @@ const SUGGEST = Object.freeze({
  * @return {string} the shared name set for it, or its id.
  */
 function modelNameFor_(spreadsheet) {
-  const stored = PropertiesService.getDocumentProperties().getProperty(MODEL_NAME_PROP);
-  return stored || spreadsheet.getId();
+  return loadModelName_() || spreadsheet.getId();
 }
 
 /**
@@ -110,16 +106,15 @@ function getTrainOptions() {
 function setModelName(name) {
   const spreadsheet = SpreadsheetApp.getActiveSpreadsheet();
   const text = String(name || '').trim();
-  const props = PropertiesService.getDocumentProperties();
   if (!text || text === spreadsheet.getId()) {
-    props.deleteProperty(MODEL_NAME_PROP);
+    storeModelName_('');
     return spreadsheet.getId();
   }
   if (!MODEL_NAME_PATTERN.test(text)) {
     throw new ScoringError('bad_model_name',
         'A model name uses only letters, digits, "-" and "_" (up to 200), e.g. "emea-sales".');
   }
-  props.setProperty(MODEL_NAME_PROP, text);
+  storeModelName_(text);
   return text;
 }
 

@@ -9,7 +9,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 
 const { loadAddon } = require('./helpers/loader');
-const { BACKEND_URL, problem } = require('./helpers/backend');
+const { BACKEND_URL, leadRows, problem, scoringBackend } = require('./helpers/backend');
 const { assertMatches } = require('./helpers/schema');
 
 const SID = '1AbCdEfGhIjKlMnOpQrStUv';
@@ -165,4 +165,17 @@ test('a shared model name is validated and used for training', () => {
   addon.call('startTraining', { target: 'Stage', positive: 'Closed Won' });
   assert.ok(addon.fetch.requests.every((r) => r.url.startsWith(`${BACKEND_URL}/v1/models/emea-sales/`)));
   assert.equal(addon.call('setModelName', ''), SID);
+});
+
+test('scoring names the shared model when one is set, and no model otherwise (the sheet\'s own is the default)', () => {
+  const addon = loadAddon({ spreadsheetId: SID, sheets: [{ values: leadRows(3) }], responder: scoringBackend(),
+    settings: { backendUrl: BACKEND_URL } });
+  addon.sheet.select('A2:F4');
+  addon.call('scoreSelectedRows');
+  assert.equal(addon.fetch.scoreRequests()[0].body.model, undefined);
+  addon.call('setModelName', 'emea-sales');
+  addon.call('scoreSelectedRows');
+  const body = addon.fetch.scoreRequests()[1].body;
+  assert.equal(body.model, 'emea-sales');
+  assertMatches('SheetScoreRequest', body);
 });
