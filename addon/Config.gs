@@ -288,3 +288,29 @@ function storeModelName_(name) {
     doc.deleteProperty(MODEL_NAME_PROP);
   }
 }
+
+/** The document property naming the column top leads are listed by. */
+const NAME_COLUMN_PROP = 'leadscore.nameColumn';
+
+/**
+ * The column the top leads are listed by, as the user picked it.
+ *
+ * @return {string} its header text, or "" to pick one that looks like a company or name.
+ */
+function loadNameColumn_() {
+  return PropertiesService.getDocumentProperties().getProperty(NAME_COLUMN_PROP) || '';
+}
+
+/**
+ * Stores (or, with "", clears) the column the top leads are listed by.
+ *
+ * @param {string} name a header text, or "".
+ */
+function storeNameColumn_(name) {
+  const doc = PropertiesService.getDocumentProperties();
+  if (name) {
+    doc.setProperty(NAME_COLUMN_PROP, name);
+  } else {
+    doc.deleteProperty(NAME_COLUMN_PROP);
+  }
+}

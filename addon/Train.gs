@@ -93,6 +93,7 @@ function getTrainOptions() {
       value: header.find((h) => h && h !== target && SUGGEST.value.test(h)) || null,
       name: header.find((h) => h && SUGGEST.name.test(h)) || null,
     },
+    nameColumn: nameColumnFor_(header),
   };
 }
 
@@ -116,6 +117,39 @@ function setModelName(name) {
   }
   storeModelName_(text);
   return text;
+}
+
+/**
+ * The column the top leads are listed by: the user's pick when this sheet has it, else the
+ * first column that looks like a company or a name, else none (the key column is used).
+ *
+ * @param {!Array<*>} header the sheet's header row.
+ * @return {?string} the header text, or null.
+ */
+function nameColumnFor_(header) {
+  const names = header.map((h) => String(h).trim());
+  const picked = loadNameColumn_();
+  if (picked && names.indexOf(picked) >= 0) {
+    return picked;
+  }
+  return names.find((h) => h && SUGGEST.name.test(h)) || null;
+}
+
+/**
+ * Sets the column the top leads are listed by ("" for the automatic choice).
+ *
+ * @param {string} name a header text of the active sheet, or "".
+ * @return {?string} the column now used.
+ * @throws {ScoringError} when the active sheet has no such column.
+ */
+function setNameColumn(name) {
+  const header = SpreadsheetApp.getActiveSheet().getDataRange().getValues()[0] || [];
+  const text = String(name || '').trim();
+  if (text && header.map((h) => String(h).trim()).indexOf(text) < 0) {
+    throw new ScoringError('bad_choice', 'This sheet has no column "' + text + '".');
+  }
+  storeNameColumn_(text);
+  return nameColumnFor_(header);
 }
 
 /**

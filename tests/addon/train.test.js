@@ -179,3 +179,18 @@ test('scoring names the shared model when one is set, and no model otherwise (th
   assert.equal(body.model, 'emea-sales');
   assertMatches('SheetScoreRequest', body);
 });
+
+test('top leads are listed by the column the user picks, by default one that looks like a company', () => {
+  const addon = loadAddon({ spreadsheetId: SID, sheets: [{ values: leadRows(3) }], responder: scoringBackend(),
+    settings: { backendUrl: BACKEND_URL, keyColumn: 'Email' } });
+  addon.sheet.select('A2:F4');
+  const before = addon.call('scoreSelectedRows');
+  assert.ok(before.topLeads.every((l) => /^Company \d+$/.test(l.label)));
+  assert.ok(before.topLeads.every((l) => l.reasons.length >= 1 && l.reasons.length <= 3));
+  assert.equal(addon.call('getTrainOptions').nameColumn, 'Company');
+  assert.equal(addon.call('setNameColumn', 'Lead Source'), 'Lead Source');
+  const after = addon.call('scoreSelectedRows');
+  assert.ok(after.topLeads.every((l) => ['Referral', 'Web', 'Event', 'Outbound'].includes(l.label)));
+  assert.match(addon.error('setNameColumn', 'Nope').message, /no column "Nope"/);
+  assert.equal(addon.call('setNameColumn', ''), 'Company');
+});
