@@ -358,6 +358,13 @@ function apiRequest_(settings, method, path, body) {
  */
 function apiCall_(settings, method, path, body, expected) {
   const response = fetchOne_(apiRequest_(settings, method, path, body), settings);
+  if (response.getResponseCode() === 404) {
+    const problem = parseProblem_(response);
+    if (problem && /not-found$/.test(String(problem.type || '')) && problem.detail) {
+      // The service answered: a model, upload or job it does not know (not a wrong URL).
+      throw new ScoringError('not_found', sentence_(String(problem.detail)), { status: 404 });
+    }
+  }
   if (response.getResponseCode() !== expected) {
     throw describeHttpFailure_(response, settings);
   }

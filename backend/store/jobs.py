@@ -121,6 +121,10 @@ class JobRunner:
         (path / "rows.jsonl").touch()
         return {k: record[k] for k in ("upload_id", "model", "rows", "created_at")}
 
+    def upload_header(self, model: str, upload_id: str) -> list[str]:
+        """The header an upload's rows are sent under."""
+        return list(json.loads((self._upload_dir(model, upload_id) / "meta.json").read_text())["header"])
+
     def append_rows(self, model: str, upload_id: str, rows: list[list[Any]]) -> dict[str, Any]:
         """Append a chunk of rows (each as wide as the header) to an upload; returns its record."""
         path = self._upload_dir(model, upload_id)

@@ -134,8 +134,7 @@ def append_rows(name: str, upload_id: str) -> Response:
     """Append a chunk of history rows (at most the server's row limit per request)."""
     workspaces().path(name)
     body = _body(("rows",), (), '{"rows": [[...], ...]}')
-    upload_dir = job_runner()._upload_dir(name, upload_id)
-    header = json.loads((upload_dir / "meta.json").read_text())["header"]
+    header = job_runner().upload_header(name, upload_id)
     return json_response(_append(name, upload_id, header, body["rows"]))
 
 
