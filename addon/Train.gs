@@ -21,7 +21,7 @@ const MODEL_PATHS = Object.freeze({
 });
 
 /** A model name as the backend accepts it. */
-const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$/;
+const MODEL_NAME_PATTERN = /^[A-Za-z0-9_-]{1,200}$/;
 
 /** Time one call may spend sending chunks (Apps Script stops a call at 6 minutes). */
 const UPLOAD_CALL_BUDGET_MS = 4 * 60 * 1000;

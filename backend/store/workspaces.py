@@ -7,7 +7,7 @@ each version's report).  A request that names no model, or a sheet without a reg
 its own, is served by the fallback registry (the bundled sample model by default).
 
 Names are plain directory names checked against a strict pattern — letters, digits, ``-``
-and ``_``, at most 200 characters — so a name can never reach outside the models
+and ``_``, at most 200 characters, as in a spreadsheet id — so a name can never reach outside the models
 directory; a name that is one of the fallback registry's version directories is refused.
 """
 
@@ -24,13 +24,13 @@ from backend.store.bundle import CARD, ModelBundle
 from backend.store.registry import ACTIVE, ActiveModel
 
 MAX_NAME = 200
-_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_NAME - 1}}}")
+_NAME = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_NAME}}}")  # a spreadsheet id is one
 # Directories of the models directory that are never model names.
 RESERVED = frozenset({"uploads", "jobs"})
 
 
 def check_model_name(name: object) -> str:
-    """A model name: 1-200 letters, digits, '-' or '_', starting with a letter or digit."""
+    """A model name: 1-200 letters, digits, '-' or '_' (so never '.', '..' or a path)."""
     if not isinstance(name, str) or not _NAME.fullmatch(name) or name.lower() in RESERVED:
         shown = repr(name)[:60] if isinstance(name, str) else f"a {type(name).__name__}"
         raise BadInput(f"{shown} is not a model name: use 1-{MAX_NAME} letters, digits, '-' or '_' "
