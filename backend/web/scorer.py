@@ -13,7 +13,7 @@ from backend.core.scoring import score_rows
 from backend.web.context import timed
 from backend.web.payloads import read_json
 from backend.web.state import current_bundle, current_settings
-from backend.web.workspace import choose_model
+from backend.web.workspace import choose_model, scored_ref
 
 if TYPE_CHECKING:
     from backend.store.bundle import ModelBundle
@@ -38,14 +38,14 @@ def parse_and_score(parse: Callable[..., Any]) -> tuple[Any, Scored]:
     req = parse(read_json(), max_rows=current_settings().max_rows)
     g.audit_rows = len(req.rows)
     g.audit_sheet = getattr(req, "spreadsheet_id", None)
-    ref, bundle = choose_model(req.model, getattr(req, "spreadsheet_id", None))
-    return req, score(req.header, req.rows, bundle=bundle, ref=ref)
+    name, bundle = choose_model(req.model, getattr(req, "spreadsheet_id", None))
+    return req, score(req.header, req.rows, bundle=bundle, name=name)
 
 
 def score(header: list[str], rows: list[list[Any]], *, bundle: ModelBundle | None = None,
-          ref: dict[str, str] | None = None) -> Scored:
+          name: str | None = None) -> Scored:
     """Score all rows with one model (default: the current one) in one vectorized call (timed as ``score``)."""
     bundle = bundle or current_bundle()
     with timed("score"):
         result = score_rows(bundle, header, rows)
-        return Scored(ref or bundle.ref, result.rows(), result.warnings)
+        return Scored(scored_ref(name, bundle), result.rows(), result.warnings)

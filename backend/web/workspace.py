@@ -63,8 +63,8 @@ def job_runner() -> JobRunner:
     return held
 
 
-def choose_model(name: str | None, spreadsheet_id: str | None = None) -> tuple[dict[str, str], ModelBundle]:
-    """(model reference, bundle) for a request.
+def choose_model(name: str | None, spreadsheet_id: str | None = None) -> tuple[str | None, ModelBundle]:
+    """(model name or None for the default model, bundle) for a request.
 
     ``name`` given: that model (404 when it has none); else the spreadsheet's own model when
     a registry by its id exists; else the default model.
@@ -72,10 +72,16 @@ def choose_model(name: str | None, spreadsheet_id: str | None = None) -> tuple[d
     spaces = workspaces()
     if name is None and spreadsheet_id is not None and spaces.exists(spreadsheet_id):
         name = spreadsheet_id
-    bundle = spaces.bundle(name) if name is not None else current_bundle()
+    if name is not None:
+        g.audit_model = {"name": name, "version": None}
+    return name, (spaces.bundle(name) if name is not None else current_bundle())
+
+
+def scored_ref(name: str | None, bundle: ModelBundle) -> dict[str, str]:
+    """Which model scored, as the answer (and the audit log) says it."""
     ref = model_ref(name, bundle)
     g.audit_model = ref
-    return ref, bundle
+    return ref
 
 
-__all__ = ["app_state", "choose_model", "job_runner", "workspaces"]
+__all__ = ["app_state", "choose_model", "job_runner", "scored_ref", "workspaces"]
