@@ -90,6 +90,9 @@ function buildPayloads_(spreadsheet, sheet, layout, entries, options) {
   if (rules) {
     base.rules = rules;
   }
+  if (loadModelName_()) {
+    base.model = loadModelName_();  // a shared model; otherwise the backend picks this sheet's own
+  }
   const baseChars = JSON.stringify(base).length + 16;
   const payloads = [];
   let rows = [];

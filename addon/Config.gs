@@ -288,4 +288,54 @@ function loadRegionForm_() {
  */
 function storeRegionForm_(values) {
   PropertiesService.getDocumentProperties().setProperty(REGIONS_PROP, JSON.stringify(values));
+/** The document property holding a shared model name (unset: the spreadsheet's own model). */
+const MODEL_NAME_PROP = 'leadscore.modelName';
+
+/**
+ * The shared model name set for this spreadsheet.
+ *
+ * @return {string} the name, or "" when the spreadsheet uses its own model (its id).
+ */
+function loadModelName_() {
+  return PropertiesService.getDocumentProperties().getProperty(MODEL_NAME_PROP) || '';
+}
+
+/**
+ * Stores (or, with "", clears) the shared model name of this spreadsheet.
+ *
+ * @param {string} name a checked model name, or "".
+ */
+function storeModelName_(name) {
+  const doc = PropertiesService.getDocumentProperties();
+  if (name) {
+    doc.setProperty(MODEL_NAME_PROP, name);
+  } else {
+    doc.deleteProperty(MODEL_NAME_PROP);
+  }
+}
+
+/** The document property naming the column top leads are listed by. */
+const NAME_COLUMN_PROP = 'leadscore.nameColumn';
+
+/**
+ * The column the top leads are listed by, as the user picked it.
+ *
+ * @return {string} its header text, or "" to pick one that looks like a company or name.
+ */
+function loadNameColumn_() {
+  return PropertiesService.getDocumentProperties().getProperty(NAME_COLUMN_PROP) || '';
+}
+
+/**
+ * Stores (or, with "", clears) the column the top leads are listed by.
+ *
+ * @param {string} name a header text, or "".
+ */
+function storeNameColumn_(name) {
+  const doc = PropertiesService.getDocumentProperties();
+  if (name) {
+    doc.setProperty(NAME_COLUMN_PROP, name);
+  } else {
+    doc.deleteProperty(NAME_COLUMN_PROP);
+  }
 }

@@ -268,7 +268,9 @@ function summarize_(run) {
       }
       leads.push({
         row: row,
-        label: leadLabel_(cellsByRow[row], run.layout, run.keyColumn, row, timeZone),
+        label: leadLabel_(cellsByRow[row], run.layout, nameColumnFor_(run.layout.header) || run.keyColumn, row,
+            timeZone),
+        reasons: (result.reasons || []).slice(0, 3).map(String),
         score: score,
         probability: typeof result.close_probability === 'number' ? result.close_probability : null,
         mrr: typeof result.predicted_mrr === 'number' ? result.predicted_mrr : null,

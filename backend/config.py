@@ -30,11 +30,23 @@ class Settings:
     credentials_file: str | None = None       # GOOGLE_APPLICATION_CREDENTIALS
     mlflow_uri: str | None = None             # also log training runs to this MLflow tracking server
     mlflow_experiment: str = "lead-score"
+    fallback_model_dir: Path | None = None    # the registry for requests naming no model (default: model_dir)
+    audit_db: Path | None = None              # the audit log (SQLite; default: <model_dir>/audit.sqlite3)
 
     @property
     def auth_configured(self) -> bool:
         """True when at least one way of authenticating callers is set up."""
         return bool(self.api_keys or self.oidc_audience)
+
+    @property
+    def fallback_dir(self) -> Path:
+        """The registry serving requests that name no model (the bundled sample by default)."""
+        return Path(self.fallback_model_dir or self.model_dir)
+
+    @property
+    def audit_path(self) -> Path:
+        """Where the audit log of scoring and training requests is kept."""
+        return Path(self.audit_db or Path(self.model_dir) / "audit.sqlite3")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -51,5 +63,8 @@ class Settings:
             credentials_file=env.get("GOOGLE_APPLICATION_CREDENTIALS") or None,
             mlflow_uri=env.get("LEADSCORE_MLFLOW_URI") or None,
             mlflow_experiment=env.get("LEADSCORE_MLFLOW_EXPERIMENT") or "lead-score",
+            fallback_model_dir=Path(env["LEADSCORE_FALLBACK_MODEL_DIR"]) if env.get("LEADSCORE_FALLBACK_MODEL_DIR")
+            else None,
+            audit_db=Path(env["LEADSCORE_AUDIT_DB"]) if env.get("LEADSCORE_AUDIT_DB") else None,
         )
         return replace(base, **overrides) if overrides else base

@@ -56,5 +56,13 @@ class QualityGateFailed(LeadScoreError):
     """A trained model did not pass the quality gates."""
 
 
+class NotFound(LeadScoreError):
+    """A named thing (model, upload, training job) that does not exist."""
+
+
+class Busy(LeadScoreError):
+    """The server is already doing as much of this as it can; try again shortly."""
+
+
 class SheetsError(LeadScoreError):
     """The Google Sheets API failed or refused a request."""

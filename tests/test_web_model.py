@@ -25,7 +25,11 @@ def test_card_is_the_bundles_card(client: FlaskClient, tiny_bundle: ModelBundle)
     assert response.status_code == 200
     card = assert_documented("GET", "/v1/model", response)
     serving = card.pop("serving")
+    health = card.pop("health")  # the card, plus the model's health beside it
     assert card == orjson.loads(orjson.dumps(tiny_bundle.card))
+    # The tiny model failed its gates and is served anyway: reported as degraded (forced).
+    assert health["gates"]["forced"] is (not tiny_bundle.card["gates"]["passed"])
+    assert health["status"] == ("ok" if tiny_bundle.card["gates"]["passed"] else "degraded")
     assert card["version"] == tiny_bundle.version and card["data_sha256"]
     assert serving["gates_passed"] is tiny_bundle.card["gates"]["passed"]
 

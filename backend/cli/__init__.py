@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from backend.cli import models, regions, rules, score, train
+from backend.cli import audit, models, regions, rules, score, train
 from backend.cli.common import EXIT_GATE, EXIT_OK, EXIT_USAGE
 from backend.cli.train import RETRAIN_LOCK
 from backend.config import Settings
@@ -21,7 +21,7 @@ from backend.errors import LeadScoreError, QualityGateFailed
 __all__ = ["EXIT_GATE", "EXIT_OK", "EXIT_USAGE", "RETRAIN_LOCK", "main"]
 
 # One module per command group; each adds its sub-commands and names their functions.
-GROUPS = (train, score, models, rules, regions)
+GROUPS = (train, score, models, rules, regions, audit)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ from backend.cli import regions
 from backend.cli.common import EXIT_OK, progress_bar, target_args
 from backend.config import Settings
 from backend.core.evaluate import Gates
-from backend.errors import LeadScoreError, QualityGateFailed
+from backend.errors import QualityGateFailed
 
 RETRAIN_LOCK = ".retrain.lock"
 
@@ -114,49 +113,27 @@ def _train_config(args: argparse.Namespace) -> Any:
         geo=regions.geo_config(args), rules=load_rulebook(args.rules) if getattr(args, "rules", None) else None)
 
 
-def _active_or_none(model_dir: Path) -> Any:
-    """The registry's active bundle, or None (nothing promoted yet, or it does not load)."""
-    from backend.store import registry
-
-    try:
-        return registry.load_active(model_dir)
-    except LeadScoreError as exc:
-        if registry.active_version(model_dir) is not None:
-            print(f"note: the active model could not be loaded for comparison ({exc.detail})")
-        return None
-
-
 def _train_and_register(frame: Any, config: Any, out_dir: Path, settings: Settings, *, source: str, command: str,
                         force: bool, as_json: bool) -> int:
     """Train, store the bundle, promote it if it passed (or ``force``), log the run, report."""
-    from backend.core.train import train
-    from backend.reports.model_report import attach_report
-    from backend.store import experiments, registry
+    from backend.store.training_run import run_training
 
-    active = _active_or_none(out_dir)
     bar, update = progress_bar()
-    started = time.perf_counter()
+    notes: list[str] = []
+
+    def run() -> Any:
+        return run_training(frame, config, out_dir, source=source, command=command, force=force, progress=update,
+                            mlflow_uri=settings.mlflow_uri, mlflow_experiment=settings.mlflow_experiment, notes=notes)
+
     if bar is not None:
         with bar:
-            result = train(frame, config, progress=update, active=active)
+            done = run()
     else:
-        result = train(frame, config, active=active)
-    attach_report(result)
-    elapsed = time.perf_counter() - started
-    card = result.bundle.card
-    bundle_dir = result.bundle.save(out_dir / card["version"])
-    promoted = result.passed or force
-    if promoted:
-        registry.promote(out_dir, card["version"])
-    if result.passed:
-        outcome, reason = "promoted", "passed every quality gate"
-    elif force:
-        outcome, reason = "promoted (forced)", "failed gates, promoted with --force: " + " ".join(result.failures)
-    else:
-        outcome, reason = "not promoted", " ".join(result.failures)
-    log_path = experiments.record(out_dir, experiments.entry_for(
-        card, command=command, source=source, promoted=promoted, outcome=outcome, reason=reason, elapsed_s=elapsed),
-        mlflow_uri=settings.mlflow_uri, mlflow_experiment=settings.mlflow_experiment)
+        done = run()
+    for note in notes:
+        print(f"note: {note}")
+    result, card, bundle_dir, log_path = done.result, done.card, done.bundle_dir, done.log_path
+    promoted, outcome, reason, elapsed = done.promoted, done.outcome, done.reason, done.elapsed_s
     if as_json:
         print(json.dumps({"version": card["version"], "promoted": promoted, "outcome": outcome, "reason": reason,
                           "metrics": card["metrics"], "gates": card["gates"], "counts": result.counts,

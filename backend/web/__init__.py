@@ -22,7 +22,15 @@ if TYPE_CHECKING:
 def create_app(settings: Settings | None = None, *, bundle: ModelBundle | None = None,
                sheets_writer: Any = None) -> Flask:
     """Build the app; ``bundle`` and ``sheets_writer`` override the lazily loaded ones."""
-    from backend.web import health, model, regions, score, sheet_score  # here: keeps `import backend.web` light
+    from backend.web import (  # here: keeps `import backend.web` light
+        audit,
+        health,
+        jobs,
+        model,
+        regions,
+        score,
+        sheet_score,
+    )
 
     settings = settings or Settings.from_env()
     app = Flask(__name__)
@@ -30,7 +38,8 @@ def create_app(settings: Settings | None = None, *, bundle: ModelBundle | None =
     app.extensions[EXTENSION] = AppState(settings, bundle=bundle, sheets_writer=sheets_writer)
     context.install(app)
     problems.register(app)
-    for blueprint in (health.bp, model.bp, score.bp, sheet_score.bp, regions.bp):
+    audit.install(app)
+    for blueprint in (health.bp, model.bp, score.bp, sheet_score.bp, regions.bp, jobs.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -34,6 +34,7 @@ class ScoreRequest:
     header: list[str]
     rows: list[list[Cell]]
     rules: Any = None   # a points rulebook (YAML text or the Scoring Rules tab's rows), read by the core
+    model: str | None = None  # a model name; None: the default model
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class SheetScoreRequest:
     rows: list[list[Cell]]
     key_columns: list[str] | None
     rules: Any = None
+    model: str | None = None  # a model name; None: the sheet's own model when it has one, else the default
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -71,7 +73,7 @@ def read_json() -> Any:
 def parse_score_request(payload: Any, *, max_rows: int) -> ScoreRequest:
     """Check a ``/v1/score`` body: ``{"header": [...], "rows": [[...], ...]}``."""
     with timed("validate"):
-        body = _object(payload, required=("header", "rows"), optional=("rules",), example=_SCORE_EXAMPLE)
+        body = _object(payload, required=("header", "rows"), optional=("rules", "model"), example=_SCORE_EXAMPLE)
         header = _header(body["header"])
         rows = body["rows"]
         if not isinstance(rows, list):
@@ -79,14 +81,14 @@ def parse_score_request(payload: Any, *, max_rows: int) -> ScoreRequest:
         _row_limit(len(rows), max_rows)
         width = len(header)
         return ScoreRequest(header, [_cells(row, width, f"rows[{i}]") for i, row in enumerate(rows)],
-                            body.get("rules"))
+                            body.get("rules"), _model_name(body.get("model")))
 
 
 def parse_sheet_score_request(payload: Any, *, max_rows: int) -> SheetScoreRequest:
     """Check a ``/v1/sheets/score`` body (see ``SheetScoreRequest`` in openapi.json)."""
     with timed("validate"):
         body = _object(payload, required=("spreadsheet_id", "sheet", "header", "rows"),
-                       optional=("key_columns", "rules"), example=_SHEET_EXAMPLE)
+                       optional=("key_columns", "rules", "model"), example=_SHEET_EXAMPLE)
         spreadsheet_id = body["spreadsheet_id"]
         if not isinstance(spreadsheet_id, str) or not _SPREADSHEET_ID.fullmatch(spreadsheet_id):
             raise BadInput("'spreadsheet_id' must be the id from the sheet's URL "
@@ -127,7 +129,17 @@ def parse_sheet_score_request(payload: Any, *, max_rows: int) -> SheetScoreReque
             if missing:
                 raise BadInput(f"key_columns {missing} are not in the header. Name columns exactly "
                                "as the header row spells them.", column=missing[0])
-        return SheetScoreRequest(spreadsheet_id, sheet, header, numbers, rows, key_columns, body.get("rules"))
+        return SheetScoreRequest(spreadsheet_id, sheet, header, numbers, rows, key_columns, body.get("rules"),
+                                 _model_name(body.get("model")))
+
+
+def _model_name(value: Any) -> str | None:
+    """The optional ``model`` field: a model name (checked), or None when absent."""
+    if value is None:
+        return None
+    from backend.store.workspaces import check_model_name
+
+    return check_model_name(value)
 
 
 def _object(payload: Any, *, required: tuple[str, ...], optional: tuple[str, ...],

@@ -53,7 +53,7 @@ class AppState:
                 if self._active is None:
                     from backend.store.bundle import ModelBundle
                     from backend.store.registry import ActiveModel
-                    self._active = ActiveModel(Path(self.settings.model_dir),
+                    self._active = ActiveModel(self.settings.fallback_dir,
                                                loader=lambda path: ModelBundle.load(path))
                 active = self._active
         return active.get()

@@ -126,10 +126,13 @@ test('summary: counts, skip reasons grouped, scores, and the top leads linking t
   assert.deepEqual(scores, [...scores].sort((a, b) => b - a));
   const top = s.topLeads[0];
   assert.equal(top.row, 7);
-  assert.equal(top.label, 'lead7@example.com', 'named by the key column');
+  // Named by the column that looks like a company or name (not the key column, an email),
+  // with the backend's reasons.
+  assert.equal(top.label, 'Company 7', 'named by the company column');
+  assert.deepEqual(top.reasons, ['Lead Source = Referral ↑']);
   assert.equal(top.url, `${addon.spreadsheet.getUrl()}#gid=0&range=A7`);
   const row8 = s.topLeads.find((l) => l.row === 8);
-  assert.equal(row8.label, 'lead8@example.com');
+  assert.equal(row8.label, 'lead8@example.com', 'a blank company: the next cell with text');
 
   // The sidebar shows the same summary when it is opened later.
   assert.deepEqual(addon.call('getSidebarState').lastRun, s);
