@@ -288,6 +288,8 @@ function loadRegionForm_() {
  */
 function storeRegionForm_(values) {
   PropertiesService.getDocumentProperties().setProperty(REGIONS_PROP, JSON.stringify(values));
+}
+
 /** The document property holding a shared model name (unset: the spreadsheet's own model). */
 const MODEL_NAME_PROP = 'leadscore.modelName';
 
