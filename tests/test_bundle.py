@@ -97,7 +97,7 @@ def test_no_bundle_holds_a_pickle(tiny_bundle: ModelBundle) -> None:
     assert _pickle_files(shipped) == []
     assert _pickle_files(tiny_bundle.path) == []
     data = json.loads((tiny_bundle.path / PREPROCESS).read_text())
-    assert data["format"] == 1 and {c["role"] for c in data["columns"]} >= {"category", "numeric"}
+    assert data["format"] == 2 and {c["role"] for c in data["columns"]} >= {"category", "numeric"}
 
 
 def test_tampered_preprocessing_json_is_refused_naming_the_file(bundle_copy: Path) -> None:

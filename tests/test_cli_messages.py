@@ -96,7 +96,10 @@ def test_a_value_column_with_some_text_says_which_rows_leave_the_mrr_model(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     messy = messy_history(rows=500, seed=2)
     messy.messy.to_csv(tmp_path / "messy.csv", index=False)
-    code, out, _ = run(train_args(tmp_path / "messy.csv", "--positive", "Won", "--value", "MRR", "--force"), capsys)
+    # On 500 rows the generated outcome leans so hard on the first-call interval that the leakage
+    # guard's dominance rule may set it aside; kept here, since this test is about what was read.
+    code, out, _ = run(train_args(tmp_path / "messy.csv", "--positive", "Won", "--value", "MRR", "--force",
+                                  "--keep", "First Call Date"), capsys)
     assert code == 0
     assert (f"holds text instead of an amount in {messy.unreadable['MRR']} won row(s) (e.g. 'tbc'): those rows are "
             "left out of the MRR model") in out
