@@ -27,7 +27,7 @@ from backend.store.jobs import TrainSpec, report_path
 from backend.store.model_health import summary
 from backend.web.audit import who
 from backend.web.context import require_auth
-from backend.web.payloads import _cells, _header, _row_limit, json_response, read_json
+from backend.web.payloads import _cells, _header, _row_limit, json_object, json_response, read_json
 from backend.web.state import current_settings
 from backend.web.workspace import job_runner, workspaces
 
@@ -38,17 +38,7 @@ _GATES = ("min_auc", "min_precision", "min_recall")
 
 
 def _body(required: tuple[str, ...], optional: tuple[str, ...], example: str) -> dict[str, Any]:
-    payload = read_json()
-    if not isinstance(payload, dict):
-        raise BadInput(f"The request body must be a JSON object: {example}.")
-    missing = [k for k in required if k not in payload]
-    if missing:
-        raise BadInput(f"The request body has no {', '.join(repr(k) for k in missing)}: {example}.")
-    unknown = sorted(set(payload) - set(required) - set(optional))
-    if unknown:
-        raise BadInput(f"The request body has unknown field(s) {', '.join(repr(k) for k in unknown)}; "
-                       f"it takes {', '.join(required + optional)}.")
-    return payload
+    return json_object(read_json(), required=required, optional=optional, example=example)
 
 
 def _text(body: dict[str, Any], key: str, *, required: bool = False, limit: int = 200) -> str | None:

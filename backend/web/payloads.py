@@ -73,7 +73,7 @@ def read_json() -> Any:
 def parse_score_request(payload: Any, *, max_rows: int) -> ScoreRequest:
     """Check a ``/v1/score`` body: ``{"header": [...], "rows": [[...], ...]}``."""
     with timed("validate"):
-        body = _object(payload, required=("header", "rows"), optional=("rules", "model"), example=_SCORE_EXAMPLE)
+        body = json_object(payload, required=("header", "rows"), optional=("rules", "model"), example=_SCORE_EXAMPLE)
         header = _header(body["header"])
         rows = body["rows"]
         if not isinstance(rows, list):
@@ -87,7 +87,7 @@ def parse_score_request(payload: Any, *, max_rows: int) -> ScoreRequest:
 def parse_sheet_score_request(payload: Any, *, max_rows: int) -> SheetScoreRequest:
     """Check a ``/v1/sheets/score`` body (see ``SheetScoreRequest`` in openapi.json)."""
     with timed("validate"):
-        body = _object(payload, required=("spreadsheet_id", "sheet", "header", "rows"),
+        body = json_object(payload, required=("spreadsheet_id", "sheet", "header", "rows"),
                        optional=("key_columns", "rules", "model"), example=_SHEET_EXAMPLE)
         spreadsheet_id = body["spreadsheet_id"]
         if not isinstance(spreadsheet_id, str) or not _SPREADSHEET_ID.fullmatch(spreadsheet_id):
@@ -142,8 +142,9 @@ def _model_name(value: Any) -> str | None:
     return check_model_name(value)
 
 
-def _object(payload: Any, *, required: tuple[str, ...], optional: tuple[str, ...],
-            example: str) -> dict[str, Any]:
+def json_object(payload: Any, *, required: tuple[str, ...], optional: tuple[str, ...],
+                example: str) -> dict[str, Any]:
+    """A request body checked to be an object with the required fields and no unknown ones."""
     if not isinstance(payload, dict):
         raise BadInput(f"The request body must be a JSON object: {example}.")
     missing = [key for key in required if key not in payload]

@@ -6,14 +6,10 @@
  */
 const { describe, it, before, after, test } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const http = require('node:http');
 
-const { loadAddon } = require('./helpers/loader');
+const { skipReason, serveSidebar } = require('./helpers/browser');
 
-const CHROMIUM = '/usr/bin/chromium';
-const SKIP = fs.existsSync(CHROMIUM) ? false :
-  `${CHROMIUM} is missing: install it (apt-get install -y chromium) to run the sidebar tests`;
+const SKIP = skipReason('sidebar tests');
 
 /** google.script.run stand-in: records calls; answers from window.__gs.responses or, if manual, on respond(). */
 function installStub() {
@@ -50,26 +46,16 @@ if (SKIP) {
 } else {
   describe('where-to-sell form in Chromium', () => {
     let browser;
-    let server;
     let baseUrl;
+    let served;
 
     before(async () => {
-      const addon = loadAddon();
-      addon.call('showSidebar');
-      const html = addon.ui.sidebars[0].getContent();
-      server = http.createServer((req, res) => {
-        res.writeHead(req.url === '/sidebar' ? 200 : 404, { 'Content-Type': 'text/html; charset=utf-8' });
-        res.end(req.url === '/sidebar' ? html : '');
-      });
-      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-      baseUrl = `http://127.0.0.1:${server.address().port}`;
-      const { chromium } = require('playwright-core');
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+      served = await serveSidebar();
+      ({ browser, baseUrl } = served);
     });
 
     after(async () => {
-      if (browser) await browser.close();
-      if (server) await new Promise((resolve) => server.close(resolve));
+      if (served) await served.close();
     });
 
     async function open(responses) {

@@ -10,17 +10,13 @@
 const { describe, it, before, after, test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 
-const { loadAddon, ROOT } = require('./helpers/loader');
+const { skipReason, serveSidebar } = require('./helpers/browser');
+const { ROOT } = require('./helpers/loader');
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const SKIP = fs.existsSync(CHROMIUM) ? false :
-  `${CHROMIUM} is missing: install it (apt-get install -y chromium) to run the sidebar tests`;
+const SKIP = skipReason('sidebar tests');
 if (SKIP) process.stderr.write(`SKIPPING sidebar tests: ${SKIP}\n`);
 
 /**
@@ -121,31 +117,16 @@ if (SKIP) {
 /** The sidebar tests, run when Chromium is installed. */
 function sidebarTests() {
   let browser;
-  let server;
   let baseUrl;
+  let served;
 
   before(async () => {
-    const addon = loadAddon();
-    addon.call('showSidebar');
-    const html = addon.ui.sidebars[0].getContent();
-    server = http.createServer((req, res) => {
-      if (req.url === '/sidebar') {
-        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-        res.end(html);
-      } else {
-        res.writeHead(404);
-        res.end();
-      }
-    });
-    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-    baseUrl = `http://127.0.0.1:${server.address().port}`;
-    const { chromium } = require('playwright-core');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    served = await serveSidebar();
+    ({ browser, baseUrl } = served);
   });
 
   after(async () => {
-    if (browser) await browser.close();
-    if (server) await new Promise((resolve) => server.close(resolve));
+    if (served) await served.close();
   });
 
   /**
