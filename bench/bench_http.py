@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -148,12 +148,13 @@ def sequential(url: str, body: bytes, count: int, deadline: float) -> tuple[list
     return walls, timings
 
 
-def concurrent(url: str, body: bytes, count: int, clients: int, deadline: float) -> tuple[int, float]:
-    """``count`` requests shared by ``clients`` threads; returns (completed, seconds)."""
+def shared(send: Callable[[requests.Session], bool], count: int, clients: int, deadline: float) -> float:
+    """``count`` calls of ``send`` shared by ``clients`` threads (a session each) until ``deadline``.
+
+    ``send`` returns False to stop its client.  Returns the wall-clock seconds.
+    """
     lock = threading.Lock()
     remaining = [count]
-    done = [0]
-    errors: list[BaseException] = []
 
     def client() -> None:
         with requests.Session() as session:
@@ -162,13 +163,8 @@ def concurrent(url: str, body: bytes, count: int, clients: int, deadline: float)
                     if remaining[0] == 0:
                         return
                     remaining[0] -= 1
-                try:
-                    post(session, url, body)
-                except BaseException as exc:  # report after joining
-                    errors.append(exc)
+                if not send(session):
                     return
-                with lock:
-                    done[0] += 1
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     start = time.perf_counter()
@@ -176,10 +172,27 @@ def concurrent(url: str, body: bytes, count: int, clients: int, deadline: float)
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+def concurrent(url: str, body: bytes, count: int, clients: int, deadline: float) -> tuple[int, float]:
+    """``count`` requests shared by ``clients`` threads; returns (completed, seconds)."""
+    done: list[int] = []
+    errors: list[BaseException] = []
+
+    def send(session: requests.Session) -> bool:
+        try:
+            post(session, url, body)
+        except BaseException as exc:  # report after joining
+            errors.append(exc)
+            return False
+        done.append(1)
+        return True
+
+    elapsed = shared(send, count, clients, deadline)
     if errors:
         raise SystemExit(f"a client failed: {errors[0]}")
-    return done[0], elapsed
+    return len(done), elapsed
 
 
 def main(argv: list[str] | None = None) -> int:

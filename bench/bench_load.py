@@ -29,7 +29,7 @@ import orjson
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_http import free_port, load_payload, percentile, server
+from bench_http import free_port, load_payload, percentile, server, shared
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,32 +51,19 @@ def one(session: requests.Session, url: str, body: bytes, rows: int) -> tuple[fl
 
 def level(url: str, body: bytes, rows: int, clients: int, count: int, max_seconds: float) -> dict[str, object]:
     """``count`` requests shared by ``clients`` threads, stopped early at ``max_seconds``."""
-    lock = threading.Lock()
-    remaining = [count]
     walls: list[float] = []
     errors: list[str] = []
-    deadline = time.monotonic() + max_seconds
+    lock = threading.Lock()
 
-    def client() -> None:
-        with requests.Session() as session:
-            while time.monotonic() < deadline:
-                with lock:
-                    if remaining[0] == 0:
-                        return
-                    remaining[0] -= 1
-                wall, error = one(session, url, body, rows)
-                with lock:
-                    walls.append(wall)
-                    if error:
-                        errors.append(error)
+    def send(session: requests.Session) -> bool:
+        wall, error = one(session, url, body, rows)
+        with lock:
+            walls.append(wall)
+            if error:
+                errors.append(error)
+        return True
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - start
+    elapsed = shared(send, count, clients, time.monotonic() + max_seconds)
     return {"clients": clients, "done": len(walls), "errors": errors, "seconds": elapsed,
             "rps": len(walls) / elapsed if elapsed else 0.0,
             "p50": percentile(walls, 50), "p95": percentile(walls, 95), "p99": percentile(walls, 99)}

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -81,16 +81,27 @@ def exercise(url: str, header: list[str], rows: list[list[object]]) -> None:
     assert "score;dur=" in response.headers["Server-Timing"]
 
 
-def test_server_serves_the_model_loaded_once_and_logs_no_secrets(
-        tiny_models_dir: Path, sample_header_rows: tuple[list[str], list[list[object]]]) -> None:
+def serve_and_exercise(statements: str, models: Path, header_rows: tuple[list[str], list[list[object]]],
+                       more: Callable[[str], None] | None = None) -> str:
+    """Run ``statements`` (``s`` is backend.web.server, ``{port}`` a free port), exercise the server, stop it
+    with SIGTERM; returns what it printed, after checking it stopped cleanly."""
     port = free_port()
-    code = f"from backend.web.server import run; run('127.0.0.1', {port})"
-    with serving(code, server_env(LEADSCORE_MODEL_DIR=str(tiny_models_dir)), port) as (url, process):
-        exercise(url, *sample_header_rows)
-        leaked = requests.get(f"{url}/healthz?token=abc-secret-123", timeout=10)
-        assert leaked.status_code == 400
+    code = "import backend.web.server as s; " + statements.format(port=port)
+    with serving(code, server_env(LEADSCORE_MODEL_DIR=str(models)), port) as (url, process):
+        exercise(url, *header_rows)
+        if more is not None:
+            more(url)
     output = process.stdout.read()  # type: ignore[union-attr]
     assert process.returncode == 0, output  # SIGTERM stops it cleanly
+    return output
+
+
+def test_server_serves_the_model_loaded_once_and_logs_no_secrets(
+        tiny_models_dir: Path, sample_header_rows: tuple[list[str], list[list[object]]]) -> None:
+    def secret_in_url(url: str) -> None:
+        assert requests.get(f"{url}/healthz?token=abc-secret-123", timeout=10).status_code == 400
+
+    output = serve_and_exercise("s.run('127.0.0.1', {port})", tiny_models_dir, sample_header_rows, secret_in_url)
     assert output.count("loaded model") == 1, output  # built once, before serving
     assert "serving with waitress" in output and output.count("waitress: Serving on") == 2  # 2 processes
     assert "rid=server-test-1" in output  # the access log carries the request id
@@ -102,12 +113,7 @@ def test_server_serves_the_model_loaded_once_and_logs_no_secrets(
 
 def test_one_process_where_there_is_no_fork(
         tiny_models_dir: Path, sample_header_rows: tuple[list[str], list[list[object]]]) -> None:
-    port = free_port()
-    code = f"import backend.web.server as s; s.WORKERS = 1; s.run('127.0.0.1', {port})"
-    with serving(code, server_env(LEADSCORE_MODEL_DIR=str(tiny_models_dir)), port) as (url, process):
-        exercise(url, *sample_header_rows)
-    output = process.stdout.read()  # type: ignore[union-attr]
-    assert process.returncode == 0, output
+    output = serve_and_exercise("s.WORKERS = 1; s.run('127.0.0.1', {port})", tiny_models_dir, sample_header_rows)
     assert "(8 threads)" in output and output.count("waitress: Serving on") == 1
 
 

@@ -27,7 +27,7 @@ from backend.sheets.writer import (
     SheetsWriter,
     client_from_settings,
     column_letter,
-    normalise_cell,
+    normalize_cell,
 )
 from backend.web.problems import http_status
 from tests.sheets_fake import (  # noqa: F401  (the *_fixture names are pytest fixtures)
@@ -536,15 +536,15 @@ def test_requests_go_to_the_configured_base_url(sheets_fake: SheetsFake, tmp_pat
     ("12", 12), (12.0, 12), (" Acme ", "Acme"), (None, ""), ("1,200", 1200), (True, "TRUE"), ("ACME", "acme"),
     ("a  b", "a b"),
 ])
-def test_normalise_cell_treats_as_equal(sent: Any, held: Any) -> None:
-    assert normalise_cell(sent) == normalise_cell(held)
+def test_normalize_cell_treats_as_equal(sent: Any, held: Any) -> None:
+    assert normalize_cell(sent) == normalize_cell(held)
 
 
 @pytest.mark.parametrize(("sent", "held"), [("12", 13), ("Acme", "Acme Inc"), ("", "0"), (1, True)])
-def test_normalise_cell_keeps_apart(sent: Any, held: Any) -> None:
-    assert normalise_cell(sent) != normalise_cell(held)
+def test_normalize_cell_keeps_apart(sent: Any, held: Any) -> None:
+    assert normalize_cell(sent) != normalize_cell(held)
 
 
 @given(st.integers(min_value=-10**12, max_value=10**12))
 def test_numbers_agree_whatever_their_type(n: int) -> None:
-    assert normalise_cell(n) == normalise_cell(str(n)) == normalise_cell(float(n)) == normalise_cell(f" {n} ")
+    assert normalize_cell(n) == normalize_cell(str(n)) == normalize_cell(float(n)) == normalize_cell(f" {n} ")

@@ -242,7 +242,7 @@ def _number_key(value: float) -> str:
     return format(value, ".12g")
 
 
-def normalise_cell(value: Any) -> str:
+def normalize_cell(value: Any) -> str:
     """A comparable form of a cell value: "12", 12 and 12.0 agree; spaces, case and None vs "" don't matter."""
     if value is None:
         return ""
@@ -276,13 +276,13 @@ def _as_moment(value: Any) -> dt.datetime | None:
 
 def _cell_matches(sent: Any, effective: Mapping[str, Any], formatted: str | None) -> bool:
     """True when the value the sidebar sent is what the cell holds now."""
-    sent_key = normalise_cell(sent)
+    sent_key = normalize_cell(sent)
     candidates: list[Any] = [effective[k] for k in ("numberValue", "stringValue", "boolValue") if k in effective]
     if formatted is not None:
         candidates.append(formatted)
     if not candidates:
         candidates.append("")
-    if any(normalise_cell(c) == sent_key for c in candidates):
+    if any(normalize_cell(c) == sent_key for c in candidates):
         return True
     moment = _as_moment(sent)
     if moment is not None and isinstance(effective.get("numberValue"), (int, float)):
@@ -377,7 +377,7 @@ class SheetsWriter:
         verified: list[tuple[int, SheetRow, dict[str, Any]]] = []
         for i, (sheet_row, row_cells) in enumerate(zip(rows, cells, strict=True)):
             number = sheet_row.row
-            if whole_column and all(normalise_cell(_at(sheet_row.values, k)) == "" for k, _ in keys):
+            if whole_column and all(normalize_cell(_at(sheet_row.values, k)) == "" for k, _ in keys):
                 names = ", ".join(f"'{name}'" for _, name in keys)
                 skipped.append({"row": number, "code": "bad_row", "reason": (
                     f"Row {number} has nothing in the key column {names}, so it cannot be told apart from "
@@ -483,7 +483,7 @@ class SheetsWriter:
         used = [len(state.header) - 1]
         used += [i for i, text in enumerate(sent_header) if text]
         for sheet_row in rows:
-            used += [i for i, v in enumerate(sheet_row.values or []) if normalise_cell(v) != ""]
+            used += [i for i, v in enumerate(sheet_row.values or []) if normalize_cell(v) != ""]
         start = len(state.header)
         if start < state.column_count and state.row_count > 0:
             area = (f"{quote_sheet(state.title)}!{column_letter(start)}1:"
@@ -493,7 +493,7 @@ class SheetsWriter:
                               lambda: self.client.http_client.values_get(run.spreadsheet_id, area, params=params),
                               "Nothing was written.")
             filled = [k for k, column in enumerate(body.get("values") or [])
-                      if any(normalise_cell(v) != "" for v in column)]
+                      if any(normalize_cell(v) != "" for v in column)]
             if filled:
                 used.append(start + filled[-1])
         return max(used, default=-1) + 1
@@ -520,12 +520,12 @@ class SheetsWriter:
         headed = [i for i, h in enumerate(header) if h and i not in ours]
         groups: dict[tuple[str, ...], list[SheetRow]] = {}
         for sheet_row in rows:
-            key = tuple(normalise_cell(_at(sheet_row.values, i)) for i, _ in keys)
+            key = tuple(normalize_cell(_at(sheet_row.values, i)) for i, _ in keys)
             if any(key):
                 groups.setdefault(key, []).append(sheet_row)
         clashes: dict[tuple[int, ...], str] = {}
         for group in groups.values():
-            data = {tuple(normalise_cell(_at(r.values, i)) for i in headed) for r in group}
+            data = {tuple(normalize_cell(_at(r.values, i)) for i in headed) for r in group}
             if len(group) > 1 and len(data) > 1:
                 shown = " / ".join(_header_text(_at(group[0].values, i)) for i, _ in keys)
                 clashes[tuple(sorted(r.row for r in group))] = shown
@@ -535,7 +535,7 @@ class SheetsWriter:
             shown_for: dict[tuple[str, ...], str] = {}
             for number in sorted({r for r, c in state.cells if c in {i for i, _ in keys}}):
                 cells = [state.cells.get((number, i), ({}, None)) for i, _ in keys]
-                key = tuple(normalise_cell(_held_value(*cell)) for cell in cells)
+                key = tuple(normalize_cell(_held_value(*cell)) for cell in cells)
                 if any(key):
                     held.setdefault(key, []).append(number)
                     shown_for.setdefault(key, " / ".join(_header_text(_held_value(*cell)) for cell in cells))

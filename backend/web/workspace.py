@@ -7,6 +7,7 @@ job runner live on the app (``app.extensions``), created on first need.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app, g
@@ -23,44 +24,46 @@ JOBS = "leadscore.jobs"
 _lock = threading.Lock()
 
 
-def workspaces() -> Workspaces:
-    """The app's named model registries (under ``LEADSCORE_MODEL_DIR``)."""
-    held = current_app.extensions.get(WORKSPACES)
+def _on_app(key: str, build: Callable[[], Any]) -> Any:
+    """The app's object under ``key`` in ``app.extensions``, built once on first need."""
+    held = current_app.extensions.get(key)
     if held is None:
         with _lock:
-            held = current_app.extensions.get(WORKSPACES)
+            held = current_app.extensions.get(key)
             if held is None:
-                held = current_app.extensions[WORKSPACES] = Workspaces(current_settings().model_dir)
+                held = current_app.extensions[key] = build()
     return held
+
+
+def workspaces() -> Workspaces:
+    """The app's named model registries (under ``LEADSCORE_MODEL_DIR``)."""
+    return _on_app(WORKSPACES, lambda: Workspaces(current_settings().model_dir))
 
 
 def job_runner() -> JobRunner:
     """The app's training job runner (one worker thread, a bounded queue)."""
-    held = current_app.extensions.get(JOBS)
-    if held is None:
-        with _lock:
-            held = current_app.extensions.get(JOBS)
-            if held is None:
-                from backend.store.audit import AuditLog
-                from backend.store.jobs import JobRunner
+    return _on_app(JOBS, _build_job_runner)
 
-                settings = current_settings()
-                audit = AuditLog(settings.audit_path)
 
-                def finished(job: dict[str, Any]) -> None:
-                    result = job.get("result") or {}
-                    error = job.get("error") or {}
-                    outcome = ("failed" if job["state"] == "failed" else result.get("outcome", job["state"]))
-                    audit.record(action="train finished", outcome=outcome, who=job.get("who"), model=job["model"],
-                                 version=result.get("version"), sheet=job.get("sheet"), rows=job.get("rows"),
-                                 duration_ms=1000 * float(job.get("duration_s") or 0),
-                                 detail=error.get("detail") or result.get("reason"), request_id=job["job_id"])
+def _build_job_runner() -> JobRunner:
+    from backend.store.audit import AuditLog
+    from backend.store.jobs import JobRunner
 
-                held = current_app.extensions[JOBS] = JobRunner(
-                    settings.model_dir, on_finish=finished, mlflow_uri=settings.mlflow_uri,
-                    mlflow_experiment=settings.mlflow_experiment,
-                    config_defaults=current_app.config.get("LEADSCORE_TRAIN_DEFAULTS"))
-    return held
+    settings = current_settings()
+    audit = AuditLog(settings.audit_path)
+
+    def finished(job: dict[str, Any]) -> None:
+        result = job.get("result") or {}
+        error = job.get("error") or {}
+        outcome = ("failed" if job["state"] == "failed" else result.get("outcome", job["state"]))
+        audit.record(action="train finished", outcome=outcome, who=job.get("who"), model=job["model"],
+                     version=result.get("version"), sheet=job.get("sheet"), rows=job.get("rows"),
+                     duration_ms=1000 * float(job.get("duration_s") or 0),
+                     detail=error.get("detail") or result.get("reason"), request_id=job["job_id"])
+
+    return JobRunner(settings.model_dir, on_finish=finished, mlflow_uri=settings.mlflow_uri,
+                     mlflow_experiment=settings.mlflow_experiment,
+                     config_defaults=current_app.config.get("LEADSCORE_TRAIN_DEFAULTS"))
 
 
 def choose_model(name: str | None, spreadsheet_id: str | None = None) -> tuple[str | None, ModelBundle]:

@@ -4,10 +4,10 @@
  * it loads its last values, sends the form, keeps its button disabled while the call is in
  * flight, and shows the answer (or the failure) as text.
  */
-const { describe, it, before, after, test } = require('node:test');
+const { it } = require('node:test');
 const assert = require('node:assert/strict');
 
-const { skipReason, serveSidebar } = require('./helpers/browser');
+const { describeInBrowser, skipReason } = require('./helpers/browser');
 
 const SKIP = skipReason('sidebar tests');
 
@@ -41,34 +41,19 @@ const STATE = {
 const STORED = { target: 'Status', positive: 'Won', value: 'MRR', industry: 'Industry', zip: 'ZIP',
   sites: 'Boston, 02108\nIndianapolis, 46204', radius: 100 };
 
-if (SKIP) {
-  test('where-to-sell form in Chromium', { skip: SKIP }, () => {});
-} else {
-  describe('where-to-sell form in Chromium', () => {
-    let browser;
-    let baseUrl;
-    let served;
-
-    before(async () => {
-      served = await serveSidebar();
-      ({ browser, baseUrl } = served);
-    });
-
-    after(async () => {
-      if (served) await served.close();
-    });
+describeInBrowser('where-to-sell form in Chromium', SKIP, (env) => {
 
     async function open(responses) {
-      const context = await browser.newContext({ viewport: { width: 300, height: 1200 } });
+      const context = await env.browser.newContext({ viewport: { width: 300, height: 1200 } });
       const page = await context.newPage();
       page.errors = [];
       page.on('pageerror', (err) => page.errors.push(err));
-      await page.route((url) => !url.href.startsWith(baseUrl), (route) => route.abort());
+      await page.route((url) => !url.href.startsWith(env.baseUrl), (route) => route.abort());
       await page.addInitScript(installStub);
       await page.addInitScript((answers) => { window.__gs.responses = answers; }, Object.assign({
         getSidebarState: { value: STATE }, getRegionSettings: { value: STORED },
       }, responses));
-      await page.goto(`${baseUrl}/sidebar`);
+      await page.goto(`${env.baseUrl}/sidebar`);
       await page.waitForFunction(() => document.getElementById('regions-sites').value !== '');
       await page.click('#regions summary');
       return page;
@@ -106,5 +91,4 @@ if (SKIP) {
       assert.equal(await page.isDisabled('#regions-run'), false);
       await page.context().close();
     });
-  });
-}
+});

@@ -7,13 +7,13 @@
  *
  * UPDATE_SCREENSHOT=1 (npm run screenshot) rewrites docs/sidebar.png.
  */
-const { describe, it, before, after, test } = require('node:test');
+const { it } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const { skipReason, serveSidebar } = require('./helpers/browser');
+const { describeInBrowser, skipReason } = require('./helpers/browser');
 const { ROOT } = require('./helpers/loader');
 
 const SKIP = skipReason('sidebar tests');
@@ -107,27 +107,14 @@ function pngSize(file) {
   return { width: buf.readUInt32BE(16), height: buf.readUInt32BE(20) };
 }
 
-if (SKIP) {
-  // A counted skip with its reason, never a silent pass.
-  test('sidebar in Chromium', { skip: SKIP }, () => {});
-} else {
-  describe('sidebar in Chromium', sidebarTests);
-}
+// Without Chromium: a counted skip with its reason, never a silent pass.
+describeInBrowser('sidebar in Chromium', SKIP, sidebarTests);
 
-/** The sidebar tests, run when Chromium is installed. */
-function sidebarTests() {
-  let browser;
-  let baseUrl;
-  let served;
-
-  before(async () => {
-    served = await serveSidebar();
-    ({ browser, baseUrl } = served);
-  });
-
-  after(async () => {
-    if (served) await served.close();
-  });
+/**
+ * The sidebar tests, run when Chromium is installed.
+ * @param {{browser: !Object, baseUrl: string}} env the browser and the served sidebar.
+ */
+function sidebarTests(env) {
 
   /**
    * Opens the sidebar at 300 px with the stub and the answers given.
@@ -135,17 +122,17 @@ function sidebarTests() {
    * @return {Promise<import('playwright-core').Page>} the loaded page.
    */
   async function open(responses = {}) {
-    const context = await browser.newContext({ viewport: { width: 300, height: 900 }, timezoneId: 'UTC', locale: 'en-US' });
+    const context = await env.browser.newContext({ viewport: { width: 300, height: 900 }, timezoneId: 'UTC', locale: 'en-US' });
     const page = await context.newPage();
     const errors = [];
     page.on('pageerror', (err) => errors.push(err));
     page.errors = errors;
     await page.addInitScript(installStub);
-    await page.route((url) => !url.href.startsWith(baseUrl), (route) => route.abort());
+    await page.route((url) => !url.href.startsWith(env.baseUrl), (route) => route.abort());
     await page.addInitScript((answers) => { window.__gs.responses = answers; }, Object.assign({
       getSidebarState: { value: { settings: SETTINGS, lastRun: null, sheet: 'Leads', columns: ['Company', 'Email'] } },
     }, responses));
-    await page.goto(`${baseUrl}/sidebar`);
+    await page.goto(`${env.baseUrl}/sidebar`);
     await page.waitForFunction(() => window.__gs.calls.some((c) => c.name === 'getSidebarState'));
     await page.waitForFunction(() => !document.getElementById('score-selected').disabled);
     return page;

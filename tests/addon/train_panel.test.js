@@ -6,13 +6,13 @@
  *
  * UPDATE_SCREENSHOT=1 rewrites docs/model-*.png and docs/train-*.png.
  */
-const { describe, it, before, after, test } = require('node:test');
+const { it } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const { skipReason, serveSidebar } = require('./helpers/browser');
+const { describeInBrowser, skipReason } = require('./helpers/browser');
 const { ROOT } = require('./helpers/loader');
 
 const SKIP = skipReason('Model card tests');
@@ -84,40 +84,27 @@ const RESULT = Object.assign({}, HEALTH, {
   report_url: `/v1/models/${SID}/versions/20261202-130000-99887766/report`,
 });
 
-if (SKIP) {
-  test('Model card in Chromium', { skip: SKIP }, () => {});
-} else {
-  describe('Model card in Chromium', modelCardTests);
-}
+describeInBrowser('Model card in Chromium', SKIP, modelCardTests);
 
-/** The Model card tests, run when Chromium is installed. */
-function modelCardTests() {
-  let browser;
-  let baseUrl;
-  let served;
-
-  before(async () => {
-    served = await serveSidebar();
-    ({ browser, baseUrl } = served);
-  });
-
-  after(async () => {
-    if (served) await served.close();
-  });
+/**
+ * The Model card tests, run when Chromium is installed.
+ * @param {{browser: !Object, baseUrl: string}} env the browser and the served sidebar.
+ */
+function modelCardTests(env) {
 
   async function open(responses) {
-    const context = await browser.newContext({ viewport: { width: 300, height: 900 }, timezoneId: 'UTC', locale: 'en-US' });
+    const context = await env.browser.newContext({ viewport: { width: 300, height: 900 }, timezoneId: 'UTC', locale: 'en-US' });
     const page = await context.newPage();
     page.errors = [];
     page.on('pageerror', (err) => page.errors.push(err));
     await page.addInitScript(installStub);
-    await page.route((url) => !url.href.startsWith(baseUrl), (route) => route.abort());
+    await page.route((url) => !url.href.startsWith(env.baseUrl), (route) => route.abort());
     await page.addInitScript((answers) => { window.__gs.responses = answers; }, Object.assign({
       getSidebarState: { value: { settings: { backendUrl: 'https://leadscore.example.com', keyColumn: '', maxRows: 500,
         apiKeySet: false, autoRescore: { enabled: false, sheet: null } }, lastRun: null, sheet: 'Deals', columns: [] } },
       getTrainOptions: { value: OPTIONS },
     }, responses));
-    await page.goto(`${baseUrl}/sidebar`);
+    await page.goto(`${env.baseUrl}/sidebar`);
     await page.waitForFunction(() => ['getModelHealth', 'getTrainOptions'].every(
       (n) => window.__gs.calls.some((c) => c.name === n)));
     return page;

@@ -3,6 +3,7 @@
  * The sidebar served on loopback and Debian's Chromium driven by playwright-core, shared by the
  * browser tests. A missing Chromium is a counted skip with its reason, never a silent pass.
  */
+const { after, before, describe, test } = require('node:test');
 const fs = require('node:fs');
 const http = require('node:http');
 
@@ -47,4 +48,24 @@ async function serveSidebar() {
   };
 }
 
-module.exports = { CHROMIUM, CHROMIUM_ARGS, skipReason, serveSidebar };
+/**
+ * A suite of browser tests: with Chromium, `tests(env)` runs with `env.browser` and
+ * `env.baseUrl` set before its tests and closed after; without it, one counted skip.
+ * @param {string} name the suite's name.
+ * @param {string|boolean} skip the skip reason from skipReason(), or false.
+ * @param {function(!Object): void} tests defines the suite's tests.
+ */
+function describeInBrowser(name, skip, tests) {
+  if (skip) {
+    test(name, { skip }, () => {});
+    return;
+  }
+  describe(name, () => {
+    const env = {};
+    before(async () => { Object.assign(env, await serveSidebar()); });
+    after(async () => { if (env.close) await env.close(); });
+    tests(env);
+  });
+}
+
+module.exports = { CHROMIUM, CHROMIUM_ARGS, describeInBrowser, skipReason, serveSidebar };
