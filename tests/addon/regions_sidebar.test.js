@@ -7,31 +7,9 @@
 const { it } = require('node:test');
 const assert = require('node:assert/strict');
 
-const { describeInBrowser, skipReason } = require('./helpers/browser');
+const { describeInBrowser, installStub, skipReason } = require('./helpers/browser');
 
 const SKIP = skipReason('sidebar tests');
-
-/** google.script.run stand-in: records calls; answers from window.__gs.responses or, if manual, on respond(). */
-function installStub() {
-  const gs = { calls: [], pending: [], responses: {} };
-  const runner = (success, failure) => new Proxy({}, {
-    get(_, prop) {
-      if (prop === 'withSuccessHandler') return (fn) => runner(fn, failure);
-      if (prop === 'withFailureHandler') return (fn) => runner(success, fn);
-      if (prop === 'withUserObject') return () => runner(success, failure);
-      return (...args) => {
-        gs.calls.push({ name: prop, args: JSON.parse(JSON.stringify(args)) });
-        const answer = gs.responses[prop];
-        const settle = (a) => (a && 'error' in a ? failure && failure(new Error(a.error)) : success && success(a && a.value));
-        if (answer && answer.manual) gs.pending.push({ name: prop, settle });
-        else setTimeout(() => settle(answer || { error: `No stub answer for ${prop}` }), 0);
-      };
-    },
-  });
-  gs.respond = (name, answer) => gs.pending.splice(gs.pending.findIndex((p) => p.name === name), 1)[0].settle(answer);
-  window.__gs = gs;
-  window.google = { script: { run: runner(null, null), host: { close() {}, setHeight() {} } } };
-}
 
 const STATE = {
   settings: { backendUrl: 'https://leadscore.example.com', keyColumn: '', maxRows: 500, apiKeySet: false,

@@ -12,47 +12,10 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const { describeInBrowser, skipReason } = require('./helpers/browser');
+const { describeInBrowser, installStub, skipReason } = require('./helpers/browser');
 const { ROOT } = require('./helpers/loader');
 
 const SKIP = skipReason('Model card tests');
-
-/** Replaces google.script.run: answers from window.__gs.responses[name] ({value}, {error}, {manual}). */
-function installStub() {
-  const gs = { calls: [], pending: [], responses: {} };
-  const clone = (v) => (v === undefined ? v : JSON.parse(JSON.stringify(v)));
-  const settle = (answer, success, failure) => {
-    if (answer && 'error' in answer) {
-      if (failure) failure(new Error(answer.error));
-    } else if (success) {
-      success(clone(answer ? answer.value : undefined));
-    }
-  };
-  const runner = (success, failure) => new Proxy({}, {
-    get(_, prop) {
-      if (prop === 'withSuccessHandler') return (fn) => runner(fn, failure);
-      if (prop === 'withFailureHandler') return (fn) => runner(success, fn);
-      if (prop === 'withUserObject') return () => runner(success, failure);
-      return (...args) => {
-        gs.calls.push({ name: prop, args: clone(args) });
-        const answer = gs.responses[prop];
-        if (answer && answer.manual) {
-          gs.pending.push({ name: prop, success, failure });
-        } else {
-          setTimeout(() => settle(answer || { error: `No stub answer for ${prop}` }, success, failure), 0);
-        }
-      };
-    },
-  });
-  gs.respond = (name, answer) => {
-    const index = gs.pending.findIndex((p) => p.name === name);
-    if (index < 0) throw new Error(`No pending call to ${name}`);
-    const [call] = gs.pending.splice(index, 1);
-    settle(answer, call.success, call.failure);
-  };
-  window.__gs = gs;
-  window.google = { script: { run: runner(null, null), host: { close() {}, setHeight() {} } } };
-}
 
 const SID = '1AbCdEfGhIjKlMnOpQrStUv';
 const VERSION = '20261202-120000-abcdef12';

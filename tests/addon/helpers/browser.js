@@ -49,6 +49,46 @@ async function serveSidebar() {
 }
 
 /**
+ * Replaces google.script.run in the page (give it to page.addInitScript). Answers come from window.__gs.responses[name]:
+ * {value}, {error: message}, or {manual: true} (held until window.__gs.respond()).
+ */
+function installStub() {
+  const gs = { calls: [], pending: [], responses: {} };
+  const clone = (v) => (v === undefined ? v : JSON.parse(JSON.stringify(v)));
+  const settle = (answer, success, failure, userObject) => {
+    if (answer && 'error' in answer) {
+      if (failure) failure(new Error(answer.error), userObject);
+    } else if (success) {
+      success(clone(answer ? answer.value : undefined), userObject);
+    }
+  };
+  const runner = (success, failure, userObject) => new Proxy({}, {
+    get(_, prop) {
+      if (prop === 'withSuccessHandler') return (fn) => runner(fn, failure, userObject);
+      if (prop === 'withFailureHandler') return (fn) => runner(success, fn, userObject);
+      if (prop === 'withUserObject') return (obj) => runner(success, failure, obj);
+      return (...args) => {
+        gs.calls.push({ name: prop, args: clone(args) });
+        const answer = gs.responses[prop];
+        if (answer && answer.manual) {
+          gs.pending.push({ name: prop, success, failure, userObject });
+        } else {
+          setTimeout(() => settle(answer || { error: `No stub answer for ${prop}` }, success, failure, userObject), 0);
+        }
+      };
+    },
+  });
+  gs.respond = (name, answer) => {
+    const index = gs.pending.findIndex((p) => p.name === name);
+    if (index < 0) throw new Error(`No pending call to ${name}`);
+    const [call] = gs.pending.splice(index, 1);
+    settle(answer, call.success, call.failure, call.userObject);
+  };
+  window.__gs = gs;
+  window.google = { script: { run: runner(null, null, undefined), host: { close() {}, setHeight() {} } } };
+}
+
+/**
  * A suite of browser tests: with Chromium, `tests(env)` runs with `env.browser` and
  * `env.baseUrl` set before its tests and closed after; without it, one counted skip.
  * @param {string} name the suite's name.
@@ -68,4 +108,4 @@ function describeInBrowser(name, skip, tests) {
   });
 }
 
-module.exports = { CHROMIUM, CHROMIUM_ARGS, describeInBrowser, skipReason, serveSidebar };
+module.exports = { CHROMIUM, CHROMIUM_ARGS, describeInBrowser, installStub, skipReason, serveSidebar };
