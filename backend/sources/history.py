@@ -60,7 +60,8 @@ def values_to_frame(values: list[list[Any]], where: str) -> pd.DataFrame:
     header = [str(h).strip() for h in values[0]] + [""] * (width - len(values[0]))
     rows = [list(r) + [""] * (width - len(r)) for r in values[1:] if any(str(v).strip() for v in r)]
     if not rows:
-        raise BadInput(f"{where} has no rows under its header.")
+        shown = ", ".join(h for h in header[:6] if h) + (" …" if len(header) > 6 else "")
+        raise BadInput(f"{where} has a header row ({shown}) but no leads under it. Add the leads below row 1.")
     return rows_to_frame(header, rows).astype(object)
 
 
