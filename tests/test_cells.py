@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from backend.core.cells import decide_dayfirst, read_booleans, read_dates, read_numbers
-from backend.core.schema import infer_schema
+from backend.core.schema import RoleOverrides, infer_schema
 
 
 def col(values: list[object]) -> pd.Series:
@@ -124,3 +124,29 @@ def test_category_levels_kept_by_count_with_their_usual_spelling() -> None:
     assert "lyon" in city.levels and city.label("lyon") == "Lyon"
     assert len(city.levels) == 41 and len(city.rare) == 1000 and city.min_level_rows == 20
     assert "at least 20 rows" in city.reason
+
+
+def test_dayfirst_option_reads_ambiguous_dates_day_first() -> None:
+    frame = pd.DataFrame({"Created": ["04/06/2026", "05/07/2026"] * 20, "Source": ["a", "b"] * 20}, dtype=object)
+    assert infer_schema(frame).columns[0].dayfirst is False
+    forced = infer_schema(frame, overrides=RoleOverrides(dayfirst=True)).columns[0]
+    assert forced.role == "date" and forced.dayfirst is True and "--dayfirst" in forced.reason
+
+
+def test_an_excluded_column_names_the_option_that_keeps_it() -> None:
+    """Free text that is mostly numbers, or unique dates taken for ids, point at --numeric / --date."""
+    from backend.core.quality import data_quality
+
+    n = 120
+    frame = pd.DataFrame({
+        "Ref Number": [f"{i}" for i in range(n)],
+        "Notes": [f"note {i} about the call and what was said" for i in range(n)],
+        "Source": ["a", "b", "c"] * (n // 3),
+    }, dtype=object)
+    schema = infer_schema(frame)
+    dq = data_quality(frame, schema)
+    flags = {c["name"]: c["flag"] for c in dq["excluded"]}
+    assert flags["Ref Number"] == "--numeric 'Ref Number'"
+    assert flags["Notes"] == "--categorical Notes"
+    used = {c["name"]: c for c in dq["columns"]}
+    assert used["Source"]["flag"] == "--drop Source" and used["Source"]["read"] == n
