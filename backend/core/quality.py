@@ -154,7 +154,7 @@ def quality_notes(report: dict[str, Any]) -> list[str]:
 
 def format_quality(report: dict[str, Any]) -> list[str]:
     """The data-quality report as lines of text for the terminal."""
-    lines = [f"Data quality ({report['rows']} rows; a category value needs {report['category_min_rows']} rows to "
+    lines = [f"Data quality ({report['rows']:,} rows; a category value needs {report['category_min_rows']} rows to "
              f"count on its own; numbers and dates keep their role when {report['min_parsed_share']:.0%} of "
              "filled cells read):"]
     for c in report["columns"]:
@@ -162,7 +162,7 @@ def format_quality(report: dict[str, Any]) -> list[str]:
         if c.get("ranges"):
             facts += f", {c['ranges']} ranges read as their midpoint"
         if c.get("pooled_rows"):
-            facts += f", {c['pooled_rows']} rows in {c['pooled_values']} rare values pooled"
+            facts += f", {c['pooled_rows']} rows with a rare value (pooled)"
         lines.append(f"  {c['name']} — {c['role']}: {c['why']}. {facts}.")
         if c["examples"]:
             lines.append("      could not read: " + ", ".join(f"'{e}'" for e in c["examples"]))

@@ -228,8 +228,8 @@ def _category(name: str, values: pd.Series, min_rows: int, max_levels: int, reas
     kept, labels, rare = _levels(values, min_rows, max_levels)
     if not kept:
         return Column(name, "text", f"no value repeats in {min_rows} rows or more, too few to learn from")
-    pooled = f"; {len(rare)} rarer value(s) pooled as one" if rare else ""
-    why = reason or f"{len(kept)} values with at least {min_rows} rows each{pooled}"
+    pooled = f"; {len(rare)} rarer {'value' if len(rare) == 1 else 'values'} pooled as one" if rare else ""
+    why = reason or f"{len(kept)} {'value' if len(kept) == 1 else 'values'} with at least {min_rows} rows each{pooled}"
     return Column(name, "category", why, levels=kept, labels=labels, rare=rare, min_level_rows=min_rows)
 
 

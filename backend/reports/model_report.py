@@ -361,7 +361,7 @@ def _data_quality(card: dict[str, Any]) -> str:
         if c.get("ranges"):
             facts.append(f"{c['ranges']} ranges read as their midpoint")
         if c.get("pooled_rows"):
-            facts.append(f"{c['pooled_rows']} rows in {c['pooled_values']} rare values pooled")
+            facts.append(f"{c['pooled_rows']} rows with a rare value (pooled)")
         if c.get("won_rows_with_text"):
             facts.append(f"{c['won_rows_with_text']} won rows with text left out of the MRR model")
         why = _e(c["why"]) + "".join(f"<br><span class='small'>{_e(f)}</span>" for f in facts)
@@ -382,7 +382,7 @@ def _data_quality(card: dict[str, Any]) -> str:
     left_out = ("<p class='explain'>Columns the model does not read:</p><table class='dq'><tr><th class='l'>Column"
                 "</th><th class='l'>Left out as</th><th class='l'>Why</th><th class='l'>To use it</th></tr>"
                 f"{out_rows}</table>") if out_rows else ""
-    return (f"<p class='explain'>What training read in each column of the {dq['rows']} rows. Blank cells and "
+    return (f"<p class='explain'>What training read in each column of the {dq['rows']:,} rows. Blank cells and "
             "placeholders such as <i>N/A</i> count as blank; a filled cell that could not be read is treated as "
             "blank too and counted here, so it can be fixed in the sheet. Numbers and dates keep their role when "
             f"{dq['min_parsed_share']:.0%} of the filled cells read; a category value needs "
