@@ -3,7 +3,7 @@
 A sheet's history can be tens of thousands of rows, more than one request should carry, so
 it arrives in chunks: an *upload* is created with the header, rows are appended to it, and
 a *job* trains on it.  Uploads and jobs are files under the models directory
-(``.uploads/<id>/`` and ``.jobs/<id>.json``), so any server process (gunicorn runs several)
+(``.uploads/<id>/`` and ``.jobs/<id>.json``), so any server process (the server runs several)
 can take the next chunk or answer a progress question, and a job outlives the request that
 started it.  Each process trains on one worker thread, fed by a bounded queue: a full queue
 refuses new jobs (try again shortly) instead of piling them up.
