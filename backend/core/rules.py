@@ -38,13 +38,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
 
+from backend.core.outputs import LeadResult
 from backend.core.schema import (
     FALSE_WORDS,
     TRUE_WORDS,
@@ -734,16 +735,15 @@ def _tab_value(kind: str, value: Any) -> Any:
 
 # ---------------------------------------------------------------------- results
 
-def rules_only_results(points: RulePoints) -> list[dict[str, Any]]:
-    """One ``/v1/score`` result per lead when there is no model: the rules' score and reasons."""
-    return [{"lead_score": int(s), "close_probability": None, "predicted_mrr": None, "reasons": r,
-             "segment": None, "rule_points": float(p)}
+def rules_only_results(points: RulePoints) -> list[LeadResult]:
+    """One result per lead when there is no model: the rules' score, points and reasons."""
+    return [LeadResult(int(s), None, None, tuple(r), rule_points=float(p))
             for s, p, r in zip(points.lead_score.tolist(), points.points.tolist(), points.reasons)]
 
 
-def with_rule_results(results: list[dict[str, Any]], points: RulePoints) -> list[dict[str, Any]]:
-    """Model results with the rules' figures beside them (``rule_points``, ``rule_score``, ``rule_reasons``)."""
-    return [{**res, "rule_points": float(p), "rule_score": int(s), "rule_reasons": r}
+def with_rule_results(results: list[LeadResult], points: RulePoints) -> list[LeadResult]:
+    """A model's results with the rules' figures beside them (points, the rules' own score, reasons)."""
+    return [replace(res, rule_points=float(p), rule_score=int(s), rule_reasons=tuple(r))
             for res, s, p, r in zip(results, points.lead_score.tolist(), points.points.tolist(), points.reasons)]
 
 

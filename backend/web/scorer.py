@@ -45,16 +45,10 @@ def parse_and_score(parse: Callable[..., Any]) -> tuple[Any, Scored]:
 
 def score_request(req: Any) -> Scored:
     """Score a checked request with the model it names (or the sheet's own, or the default) and its rulebook."""
-    rules = getattr(req, "rules", None)
-    try:
+    if req.rules is None:
         name, bundle = choose_model(req.model, getattr(req, "spreadsheet_id", None))
-    except ModelUnavailable:
-        if rules is None:
-            raise
-        name, bundle = None, None  # no model at all: the rules alone score the rows
-    if rules is not None:
-        return _score_with_rules(req.header, req.rows, rules, bundle, name)
-    return score(req.header, req.rows, bundle=bundle, name=name)
+        return score(req.header, req.rows, bundle=bundle, name=name)
+    return _score_with_rules(req)
 
 
 def score(header: list[str], rows: list[list[Any]], *, bundle: ModelBundle | None = None,
@@ -66,25 +60,19 @@ def score(header: list[str], rows: list[list[Any]], *, bundle: ModelBundle | Non
         return Scored(scored_ref(name, bundle), result.rows(), result.warnings)
 
 
-def _score_with_rules(header: list[str], rows: list[list[Any]], rules: Any, bundle: ModelBundle | None,
-                      name: str | None) -> Scored:
+def _score_with_rules(req: Any) -> Scored:
     """A rulebook's points beside the model's results; the rules alone when there is no usable model."""
     with timed("score"):
-        book = rulebook_from_request(rules)
-        frame = rows_to_frame(header, rows)
+        book = rulebook_from_request(req.rules)
+        frame = rows_to_frame(req.header, req.rows)
         points = book.evaluate(frame)
         try:
-            if bundle is None:
-                raise ModelUnavailable("No model is installed")
+            name, bundle = choose_model(req.model, getattr(req, "spreadsheet_id", None))
             result = score_frame(bundle, frame)
         except (ModelUnavailable, NoUsableColumns) as exc:
             model = {"name": "rules", "version": "rules"}
             note = {"code": "rules_only",
                     "message": f"Scored by the rules alone ({exc.detail.split('. ')[0]}): Lead Score cuts the "
                                f"0–{book.max_points:g} point range in tenths."}
-            return Scored(model, _rows(rules_only_results(points)), [note])
-        return Scored(scored_ref(name, bundle), _rows(with_rule_results(result.results, points)), result.warnings)
-
-
-def _rows(results: list[dict[str, Any]]) -> list[LeadResult]:
-    return [LeadResult.from_json(r) for r in results]
+            return Scored(model, rules_only_results(points), [note])
+        return Scored(scored_ref(name, bundle), with_rule_results(result.rows(), points), result.warnings)

@@ -31,7 +31,7 @@ def score_and_write() -> Response:
         "model": scored.model,
         **report,
         "results": [{"row": number, **res.to_json()} for number, res in zip(req.numbers, scored.rows, strict=True)],
-        "warnings": [*(_in_sheet_rows(w, req.numbers) for w in scored.warnings), *report.pop("warnings")],
+        "warnings": [*(_in_sheet_rows(w, req.numbers) for w in scored.warnings), *report["warnings"]],
     })
 
 
