@@ -663,9 +663,10 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
     asks ``backend.reports.model_report`` for one.
     """
     notes: list[str] = []
+    # The day engagement decay (rules) and segments are measured at: one day for the whole run.
+    now = config.now_days if config.now_days is not None else float(np.floor(today_days()))
     if config.rules is not None:  # points rules: each group's points are a feature the model can use
-        frame = rules.add_rule_features(frame, config.rules, config.now_days if config.now_days is not None
-                                        else float(np.floor(today_days())))
+        frame = rules.add_rule_features(frame, config.rules, now)
     data = _labels_and_schema(frame, config)                          # 1. labels & schema
     splits = _groups_and_split(data, config)                          # 2. groups & split
     if config.geo is not None:  # sales regions are learnt from the customers among the fit rows only
@@ -690,7 +691,6 @@ def train(frame: pd.DataFrame, config: TrainConfig, *, progress: ProgressFn | No
     np.save(rows_buf, np.unique(row_hashes(data.history)[splits.rest]), allow_pickle=False)
     bundle = ModelBundle(card=card, features=data.builder, classifier=fitted.clf.booster, regressor=reg,
                          attachments={TRAINING_ROWS: rows_buf.getvalue()})
-    now = config.now_days if config.now_days is not None else float(np.floor(today_days()))
     if config.segments:  # named segments of every lead, closed and open (core/segments.py)
         segments.attach(bundle, data.builder, fitted.clf.booster, data.frame, y_all, data.labelled, data.values,
                         now, config.seed)

@@ -14,6 +14,7 @@ from flask import current_app
 
 from backend.config import Settings
 from backend.errors import LeadScoreError, SheetsError
+from backend.store.model_health import forced
 from backend.web.auth import Authenticator
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def current_settings() -> Settings:
 def model_quality(bundle: ModelBundle) -> dict[str, Any]:
     """Whether the served model passed its quality gates; a failing one is served only when forced."""
     gates = bundle.card.get("gates") or {}
-    passed = bool(gates.get("passed", bundle.card.get("promotable", True)))
+    passed = not forced(bundle.card, active=True)  # one definition, shared with the model health summary
     failures = [str(f) for f in gates.get("failures") or []]
     out: dict[str, Any] = {"gates_passed": passed, "forced": not passed, "failures": failures}
     if not passed:
