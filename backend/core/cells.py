@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 from dateutil import parser as dateparser
 
+from backend.core.outputs import SHEETS_EPOCH
+
 # Cell texts that mean "no value" (compared after trimming and case-folding).
 PLACEHOLDERS = frozenset({
     "", "select", "unknown", "n/a", "na", "-", "--", "—", "nan", "null", "#n/a", "?",
@@ -209,7 +211,8 @@ def read_booleans(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------- dates
 
 EPOCH = datetime(1970, 1, 1)
-SERIAL_EPOCH_DAYS = 25569.0          # 1899-12-30 (spreadsheet day 0) → 1970-01-01
+# Days from the spreadsheet epoch (day 0, 1899-12-30) to 1970-01-01: 25,569.
+SERIAL_EPOCH_DAYS = float((datetime(1970, 1, 1, tzinfo=UTC) - SHEETS_EPOCH).days)
 SERIAL_RANGE = (10_000.0, 100_000.0)  # 1927 … 2173: a number outside it is not a date
 _NUMERIC_DATE = re.compile(r"^(\d{1,2})([/.\-])(\d{1,2})\2(\d{2}|\d{4})(?:[ t,]+\d{1,2}:\d{2}.*)?$")
 _YMD = re.compile(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})$")
