@@ -40,8 +40,8 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     import pandas as pd
 
     from backend.cli.common import row_progress
-    from backend.core.outputs import CLOSE_PROBABILITY, LEAD_SCORE, OUTPUT_COLUMNS, PREDICTED_MRR
-    from backend.core.scoring import score_frame
+    from backend.core.batch import score_chunk
+    from backend.core.outputs import CLOSE_PROBABILITY, LEAD_SCORE, PREDICTED_MRR
     from backend.sources.files import check_writable, iter_table, sheet_name, write_table
     from backend.store import registry
     from backend.store.bundle import ModelBundle
@@ -66,13 +66,7 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
     started = time.perf_counter()
     with row_progress(f"Scoring {src.name}") as advance:
         for chunk in iter_table(src):
-            result = score_frame(bundle, chunk)
-            outputs = result.output_frame(scored_at=scored_at, index=chunk.index)
-            # float32 model outputs, shown at the precision a sheet shows (no 0.488099992275238)
-            outputs[CLOSE_PROBABILITY] = outputs[CLOSE_PROBABILITY].astype("float64").round(4)
-            outputs[PREDICTED_MRR] = outputs[PREDICTED_MRR].astype("float64").round(2)
-            user_cols = [c for c in chunk.columns if c not in OUTPUT_COLUMNS]
-            merged = pd.concat([chunk[user_cols], outputs], axis=1)
+            merged, result = score_chunk(bundle, chunk, scored_at=scored_at)
             for w in result.warnings:
                 warnings.setdefault(w["code"] + str(w.get("columns")), w["message"])
             if stream:
