@@ -7,7 +7,11 @@ prints:
 - latency (sequential, one client): median, p95, mean, in milliseconds of wall time;
 - throughput with ``--concurrency`` clients (threads, one ``requests.Session`` each);
 - where the server's time goes, from the ``Server-Timing`` header the app sends
-  (auth, parse, validate, score, serialize, and the rest of the request inside Flask).
+  (auth, parse, validate, score, serialize, and the rest of the request inside Flask);
+- the floor, in the same run: a bare Flask app on the same waitress server (same processes,
+  threads and options) whose ``POST /v1/score`` parses the same body with orjson and answers
+  one small JSON object per row — what the framework and the HTTP round trip cost before
+  any scoring.
 
 Every loop is bounded by a request count and by ``--max-seconds``; the server is stopped
 at the end.  Usage::
@@ -69,12 +73,36 @@ def load_payload(rows: int) -> tuple[dict[str, Any], str]:
     return {"header": header, "rows": cells}, source
 
 
+FLOOR_APP = """
+import orjson
+from flask import Flask, request
+from backend.web.server import _serve_waitress
+
+app = Flask("floor")
+app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024
+
+@app.get("/healthz")
+def healthz():
+    return {"status": "ok", "model": {"name": "floor", "version": "none"}}
+
+@app.post("/v1/score")
+def score():
+    body = orjson.loads(request.get_data())
+    results = [{"lead_score": 5, "close_probability": 0.5, "predicted_mrr": 100.0, "reasons": [],
+                "segment": "floor"} for _ in body["rows"]]
+    return app.response_class(orjson.dumps({"results": results}), mimetype="application/json")
+
+_serve_waitress(app, "127.0.0.1", PORT)
+"""
+
+
 @contextmanager
-def server(model_dir: Path, port: int, timeout: float = 90.0) -> Iterator[str]:
-    """The production server on 127.0.0.1:port, stopped (SIGTERM) on exit."""
+def server(model_dir: Path, port: int, timeout: float = 90.0, *, floor: bool = False) -> Iterator[str]:
+    """The production server (or the bare floor app) on 127.0.0.1:port, stopped (SIGTERM) on exit."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADSCORE_")}
     env["LEADSCORE_MODEL_DIR"] = str(model_dir)
-    code = f"from backend.web.server import run; run('127.0.0.1', {port})"
+    code = (FLOOR_APP.replace("PORT", str(port)) if floor
+            else f"from backend.web.server import run; run('127.0.0.1', {port})")
     # The access log goes to a file: a pipe nobody reads would fill up and stall the server.
     with tempfile.TemporaryFile(mode="w+") as log:
         process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=log,
@@ -220,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
         done, elapsed = concurrent(url, body, args.concurrent_requests, args.concurrency,
                                    time.monotonic() + args.max_seconds)
         model = requests.get(base + "/healthz", timeout=10).json()["model"]
+    with server(args.model_dir, free_port(), floor=True) as base:
+        url = base + "/v1/score"
+        sequential(url, body, args.warmup, time.monotonic() + args.max_seconds)
+        floor_walls, _ = sequential(url, body, args.requests, time.monotonic() + args.max_seconds)
+        floor_done, floor_elapsed = concurrent(url, body, args.concurrent_requests, args.concurrency,
+                                               time.monotonic() + args.max_seconds)
 
     totals: dict[str, float] = defaultdict(float)
     for timing in timings:
@@ -237,8 +271,15 @@ def main(argv: list[str] | None = None) -> int:
           f"mean {statistics.fmean(walls):7.1f} ms   min {min(walls):.1f}   max {max(walls):.1f}")
     print(f"  server time (Server-Timing total): median "
           f"{statistics.median(t['total'] for t in timings):.1f} ms; the rest is HTTP, WSGI and client time")
+    floor_median = statistics.median(floor_walls)
+    print(f"  floor, bare Flask on the same server parsing the same body: median {floor_median:.1f} ms, "
+          f"p95 {percentile(floor_walls, 95):.1f} ms")
+    print(f"  scoring adds {statistics.median(walls) - floor_median:.1f} ms to the floor "
+          f"({statistics.median(walls) / floor_median:.1f}x)")
     print(f"\nthroughput, {args.concurrency} concurrent clients, {done} requests in {elapsed:.1f} s:")
     print(f"  {done / elapsed:7.1f} requests/s   = {done * args.rows / elapsed:,.0f} leads/s")
+    print(f"  floor: {floor_done / floor_elapsed:7.1f} requests/s "
+          f"(scoring reaches {done / elapsed / (floor_done / floor_elapsed):.0%} of it)")
     print(f"\nshare of server time, summed over the {len(timings)} sequential requests (Server-Timing):")
     for name in PHASES:
         print(f"  {name:<10} {100 * totals[name] / server_total:5.1f} %   "

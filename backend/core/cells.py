@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from dateutil import parser as dateparser
 
 from backend.core.outputs import SHEETS_EPOCH
@@ -70,19 +72,82 @@ def is_blank(value: object) -> bool:
     return value is None or (isinstance(value, float) and value != value) or value is pd.NA or value is pd.NaT
 
 
-def per_distinct(values: pd.Series | np.ndarray, fn: Callable[[Any], Any], blank: Any) -> np.ndarray:
+DIRECT_ROWS = 4096  # up to this many cells, look each up (a memo hit is cheaper than hashing for distincts)
+
+
+class Memo(dict):
+    """What one column's cells read as, kept between calls (a server sees the same cells again and again).
+
+    Bounded: emptied when it reaches ``limit`` entries.  Blank (NaN) cells are never kept.
+    """
+
+    def __init__(self, limit: int = 20_000) -> None:
+        super().__init__()
+        self.limit = limit
+
+
+_MISS = object()
+
+
+def _each(items: Any, fn: Callable[[Any], Any], memo: Memo | None) -> list[Any]:
+    """``fn`` of each item, through ``memo`` when given (and the items would not flood it)."""
+    if memo is None or len(items) > memo.limit:
+        return [fn(v) for v in items]
+    get = memo.get
+    out = [get(v, _MISS) for v in items]
+    for i, got in enumerate(out):
+        if got is _MISS:
+            v = items[i]
+            out[i] = got = fn(v)
+            if v == v:  # NaN keys never match again: not worth keeping
+                if len(memo) >= memo.limit:
+                    memo.clear()
+                memo[v] = got
+    return out
+
+
+def distinct_cells(values: pd.Series | np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """``(codes, cells)``: each distinct cell once (codes -1 = blank), or every cell as is for a short column.
+
+    ``codes`` is None when the column is short enough to read cell by cell.  Text columns
+    held by Arrow are hashed by Arrow, without a Python object per cell.
+    """
+    if isinstance(values, pd.Series):
+        if len(values) <= DIRECT_ROWS or values.dtype == object:
+            arr = values.to_numpy(dtype=object)
+        else:
+            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+            return codes, np.asarray(uniques, dtype=object)
+    else:
+        arr = np.asarray(values, dtype=object)
+    if len(arr) <= DIRECT_ROWS:
+        return None, arr
+    codes, uniques = pd.factorize(arr, use_na_sentinel=True)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def spread(codes: np.ndarray | None, table: np.ndarray, blank: Any) -> np.ndarray:
+    """Per-distinct results back onto every cell (``blank`` where the code is -1)."""
+    if codes is None:
+        return table
+    full = np.empty(len(table) + 1, dtype=table.dtype)
+    full[:-1] = table
+    full[-1] = blank
+    return full[codes]
+
+
+def per_distinct(values: pd.Series | np.ndarray, fn: Callable[[Any], Any], blank: Any,
+                 memo: Memo | None = None) -> np.ndarray:
     """Apply ``fn`` once per distinct cell and spread the results over the column.
 
     Sheets repeat values (sources, yes/no, amounts), so this keeps parsing cost to the
-    number of distinct cells; ``pd.factorize`` hashes mixed str / int / float cells.
+    number of distinct cells; ``pd.factorize`` hashes mixed str / int / float cells.  With a
+    ``memo``, cells read by an earlier call are not read again.
     """
-    arr = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
-    codes, uniques = pd.factorize(arr, use_na_sentinel=True)
-    mapped = [fn(u) for u in uniques]
-    mapped.append(blank)  # code -1 (NaN / None) picks the last entry
-    table = np.empty(len(mapped), dtype=object)
-    table[:] = mapped
-    return table[codes]
+    codes, cells = distinct_cells(values)
+    table = np.empty(len(cells), dtype=object)
+    table[:] = _each(cells, fn, memo)
+    return spread(codes, table, blank)
 
 
 # ---------------------------------------------------------------- numbers
@@ -171,10 +236,37 @@ def _number(value: object) -> tuple[float, bool, bool]:
     return _BLANK3 if is_blank(value) else _BAD3
 
 
-def read_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+FAST_FROM = 2048  # distinct cells from which the common number forms are read in one vectorized pass
+# The forms most number cells take, read exactly as the cell-by-cell reader reads them:
+# a plain number (what float() takes), and an amount with a $ and/or thousands separators.
+_PLAIN = r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$"
+_GROUPED = r"^\s*(?:\$\s*(?:\d{1,3}(?:,\d{3})+|\d+)|\d{1,3}(?:,\d{3})+)(?:\.\d*)?\s*$"
+
+
+def _common_numbers(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(numbers, read)``: the cells in the common forms, read in one pass (Arrow regex and cast)."""
+    n = len(cells)
+    nums = np.full(n, np.nan)
+    read = np.zeros(n, dtype=bool)
+    text = np.flatnonzero(np.fromiter((type(c) is str for c in cells), dtype=bool, count=n))
+    if len(text) == 0:
+        return nums, read
+    texts = pa.array(cells[text], type=pa.string())
+    common = pc.or_(pc.match_substring_regex(texts, _PLAIN), pc.match_substring_regex(texts, _GROUPED))
+    picked = common.to_numpy(zero_copy_only=False)
+    if picked.any():  # Arrow's cast is correctly rounded, like float()
+        digits = pc.replace_substring_regex(pc.filter(texts, common), r"[\s$,]", "")
+        at = text[picked]
+        nums[at] = pc.cast(digits, pa.float64()).to_numpy(zero_copy_only=False)
+        read[at] = True
+    return nums, read
+
+
+def read_numbers(values: pd.Series, memo: Memo | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(numbers, unreadable, ranged)`` for a column: NaN where blank or unreadable."""
     n = len(values)
-    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
+    if isinstance(values, pd.Series) and (pd.api.types.is_bool_dtype(values.dtype)
+                                          or pd.api.types.is_numeric_dtype(values.dtype)):
         nums = values.to_numpy(dtype=float, na_value=np.nan, copy=True)
         with np.errstate(invalid="ignore"):
             bad = ~np.isnan(nums) & ~(np.abs(nums) <= FLOAT32_MAX)
@@ -182,9 +274,24 @@ def read_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         return nums, bad, np.zeros(n, dtype=bool)
     if n == 0:
         return np.zeros(0), np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
-    triples = per_distinct(values, _number, _BLANK3)
-    nums, bad, ranged = zip(*triples)
-    return np.array(nums, dtype=float), np.array(bad, dtype=bool), np.array(ranged, dtype=bool)
+    codes, cells = distinct_cells(values)
+    nums = np.full(len(cells), np.nan)
+    bad = np.zeros(len(cells), dtype=bool)
+    ranged = np.zeros(len(cells), dtype=bool)
+    rest = np.arange(len(cells))
+    if codes is not None and len(cells) >= FAST_FROM:
+        fast, read = _common_numbers(cells)
+        with np.errstate(invalid="ignore"):
+            out_of_range = read & ~(np.abs(fast) <= FLOAT32_MAX)
+        nums[read & ~out_of_range] = fast[read & ~out_of_range]
+        bad[out_of_range] = True
+        rest = np.flatnonzero(~read)
+    if len(rest):
+        triples = _each(cells[rest], _number, memo)
+        nums[rest] = np.fromiter((t[0] for t in triples), dtype=float, count=len(triples))
+        bad[rest] = np.fromiter((t[1] for t in triples), dtype=bool, count=len(triples))
+        ranged[rest] = np.fromiter((t[2] for t in triples), dtype=bool, count=len(triples))
+    return spread(codes, nums, np.nan), spread(codes, bad, False), spread(codes, ranged, False)
 
 
 # ---------------------------------------------------------------- yes / no
@@ -200,12 +307,13 @@ def _boolean(value: object) -> float | None:
     return np.nan if text in PLACEHOLDERS else None  # None marks "not a yes/no"
 
 
-def read_booleans(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def read_booleans(values: pd.Series, memo: Memo | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(1.0 / 0.0 / NaN, unreadable)`` for yes/no cells in any case (``Yes``, ``TRUE``, ``y``, ``1``)."""
-    raw = per_distinct(values, _boolean, np.nan)
-    unparsed = np.array([v is None for v in raw], dtype=bool)
-    out = np.where(unparsed, np.nan, raw).astype(float) if len(raw) else np.zeros(0)
-    return out, unparsed
+    codes, cells = distinct_cells(values)
+    raw = _each(cells, _boolean, memo)
+    unparsed = np.fromiter((v is None for v in raw), dtype=bool, count=len(raw))
+    out = np.fromiter((np.nan if v is None else v for v in raw), dtype=float, count=len(raw))
+    return spread(codes, out, np.nan), spread(codes, unparsed, False)
 
 
 # ---------------------------------------------------------------- dates
@@ -288,13 +396,19 @@ def _day(value: object, dayfirst: bool) -> tuple[float, bool]:
     return _BAD2
 
 
-def read_dates(values: pd.Series, dayfirst: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """``(days since 1970-01-01 UTC, unreadable)`` for a column of dates (NaN where blank or unreadable)."""
+def read_dates(values: pd.Series, dayfirst: bool = False, memo: Memo | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """``(days since 1970-01-01 UTC, unreadable)`` for a column of dates (NaN where blank or unreadable).
+
+    A ``memo`` belongs to one column, so to one ``dayfirst``.
+    """
     if len(values) == 0:
         return np.zeros(0), np.zeros(0, dtype=bool)
-    pairs = per_distinct(values, lambda v: _day(v, dayfirst), _BLANK2)
-    days, bad = zip(*pairs)
-    return np.array(days, dtype=float), np.array(bad, dtype=bool)
+    codes, cells = distinct_cells(values)
+    pairs = _each(cells, (lambda v: _day(v, True)) if dayfirst else (lambda v: _day(v, False)), memo)
+    days = np.fromiter((p[0] for p in pairs), dtype=float, count=len(pairs))
+    bad = np.fromiter((p[1] for p in pairs), dtype=bool, count=len(pairs))
+    return spread(codes, days, np.nan), spread(codes, bad, False)
 
 
 def decide_dayfirst(values: pd.Series) -> tuple[bool | None, str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backend.core.cells import Memo, read_booleans, read_dates, read_numbers
 from backend.core.geo import GeoFeatures
 from backend.core.schema import (
     OTHER_LEVEL,
@@ -33,9 +34,7 @@ from backend.core.schema import (
     clean_cell,
     is_blank,
     match_columns,
-    parse_booleans,
     parse_dates,
-    parse_numbers,
     per_distinct,
 )
 
@@ -92,6 +91,15 @@ def fit_dates(schema: Schema, frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return out
 
 
+def column_reader(frame: pd.DataFrame) -> Callable[[int], Any]:
+    """Column by position: slices of one object matrix for a frame of Python cells (a request's rows),
+    the column itself otherwise (text held by Arrow stays there, hashed without a Python object per cell)."""
+    if all(dtype == np.dtype(object) for dtype in frame.dtypes):
+        cells = frame.to_numpy(dtype=object)
+        return lambda pos: cells[:, pos]
+    return lambda pos: frame.iloc[:, pos]
+
+
 def _category_code(value: object, index: dict[str, int]) -> int:
     """Level code of one cell: -1 missing, -2 a value never seen in training."""
     if is_blank(value):
@@ -132,6 +140,30 @@ class FeatureBuilder:
         self.feature_names_: list[str] = [f"f{i}" for i in range(len(self.columns_))]
         self.categories_: dict[str, list[str]] = {
             c.name: [*c.levels, OTHER_LEVEL] for c in self.columns_ if c.role == "category"}
+        # Scoring reads the same cells again and again: each column keeps what its cells read as.
+        self._memos = [Memo() for _ in self.columns_]
+        self._level_index = {name: {level: i for i, level in enumerate(levels)}
+                             for name, levels in self.categories_.items()}
+        self._headers: dict[tuple[str, ...], tuple[dict[str, int], list[str], list[str]]] = {}
+
+    def reason_memos(self, *, today_dependent: bool = False) -> list[dict[Any, tuple[str, str]]]:
+        """Per column, reason texts already written (fresh ones when the words depend on the day)."""
+        if today_dependent:
+            return [{} for _ in self.columns_]
+        memos = self.__dict__.get("_reason_memos")
+        if memos is None:
+            memos = self._reason_memos = [{} for _ in self.columns_]
+        return memos
+
+    def _match(self, header: pd.Index) -> tuple[dict[str, int], list[str], list[str]]:
+        """Model columns by header position (remembered per header: a sheet sends the same one each time)."""
+        key = tuple(str(h) for h in header)
+        found = self._headers.get(key)
+        if found is None:
+            if len(self._headers) >= 64:
+                self._headers.clear()
+            found = self._headers[key] = match_columns(self.schema, header)
+        return found
 
     def to_json(self) -> dict[str, Any]:
         """The fitted preprocessing as plain data (no pickle: loading it never runs code)."""
@@ -175,36 +207,38 @@ class FeatureBuilder:
         Row order is ``frame``'s; NaN is missing.  Scoring feeds this straight to XGBoost.
         """
         frame = self.augment(frame)
-        positions, missing, unknown = match_columns(self.schema, frame.columns)
-        report = TransformReport(missing=missing, unknown=unknown)
+        positions, missing, unknown = self._match(frame.columns)
+        report = TransformReport(missing=list(missing), unknown=list(unknown))
         n = len(frame)
         matrix = np.full((n, len(self.columns_)), np.nan)
         present_any = np.zeros(n, dtype=bool)
-        cells = frame.to_numpy(dtype=object)  # one conversion; columns are slices of it
+        cells = column_reader(frame)
+        days_by_name: dict[str, np.ndarray] = {}  # date columns read once (an interval reads two)
         for j, col in enumerate(self.columns_):
             if col.name not in positions:
                 continue
-            values = pd.Series(cells[:, positions[col.name]], dtype=object, copy=False)
+            values = cells(positions[col.name])
+            memo = self._memos[j]
             if col.role == "category":
-                levels = self.categories_[col.name]
-                index = {level: i for i, level in enumerate(levels)}
+                index = self._level_index[col.name]
                 other = index[OTHER_LEVEL]
-                codes = per_distinct(values, partial(_category_code, index=index), -1).astype(np.int64)
+                codes = per_distinct(values, partial(_category_code, index=index), -1, memo).astype(np.int64)
                 unseen = codes == -2
                 if unseen.any():
-                    report.unseen[col.name] = sorted({str(v).strip() for v in values[unseen]})[:10]
+                    texts = np.asarray(values, dtype=object)[unseen]
+                    report.unseen[col.name] = sorted({str(v).strip() for v in texts})[:10]
                     codes[unseen] = other
                 present = codes >= 0
                 present_any |= present
                 matrix[present, j] = codes[present]
                 continue
             if col.role == "numeric":
-                nums, bad = parse_numbers(values)
+                nums, bad, _ = read_numbers(values, memo)
             elif col.role == "boolean":
-                nums, bad = parse_booleans(values)
+                nums, bad = read_booleans(values, memo)
             else:
-                days, bad = parse_dates(values, col.dayfirst)
-                nums = self._date_feature(col, days, cells, positions, now_days)
+                days, bad = self._days(j, col, cells, positions, days_by_name)
+                nums = self._date_feature(col, days, cells, positions, days_by_name, now_days)
             if bad.any():
                 report.unparsed[col.name] = np.flatnonzero(bad).tolist()
             present_any |= ~np.isnan(nums)
@@ -212,8 +246,15 @@ class FeatureBuilder:
         report.empty_rows = np.flatnonzero(~present_any).tolist()
         return matrix, report
 
-    def _date_feature(self, col: Column, days: np.ndarray, cells: np.ndarray, positions: dict[str, int],
-                      now_days: float | None) -> np.ndarray:
+    def _days(self, j: int, col: Column, cells: Callable[[int], Any], positions: dict[str, int],
+              done: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """A date column's days since 1970 and its unreadable cells (read once per call)."""
+        days, bad = read_dates(cells(positions[col.name]), bool(col.dayfirst), self._memos[j])
+        done[col.name] = days
+        return days, bad
+
+    def _date_feature(self, col: Column, days: np.ndarray, cells: Callable[[int], Any], positions: dict[str, int],
+                      done: dict[str, np.ndarray], now_days: float | None) -> np.ndarray:
         """A date column as a time-stable number (an interval in the row, or days into the window)."""
         if self.legacy_ages_:
             return (today_days() if now_days is None else now_days) - days
@@ -222,9 +263,13 @@ class FeatureBuilder:
         if base:
             if base not in positions:
                 return np.full(len(days), np.nan)
-            base_col = next((c for c in self.columns_ if c.name == base), None)
-            base_days, _ = parse_dates(pd.Series(cells[:, positions[base]], dtype=object, copy=False),
-                                       base_col.dayfirst if base_col is not None else None)
+            base_days = done.get(base)
+            if base_days is None:
+                k = next((i for i, c in enumerate(self.columns_) if c.name == base), None)
+                if k is not None:
+                    base_days = self._days(k, self.columns_[k], cells, positions, done)[0]
+                else:  # the creation column is not a feature itself
+                    base_days = read_dates(cells(positions[base]), False)[0]
             return days - base_days
         return days - float(info.get("origin", 0.0))
 

@@ -23,13 +23,17 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from backend.core.features import FeatureBuilder, TransformReport, day_text, today_days
+from backend.core.features import FeatureBuilder, TransformReport, column_reader, day_text, today_days
 from backend.core.outputs import (
     CLOSE_PROBABILITY,
     LEAD_SCORE,
-    OUTPUT_COLUMNS,
+    MODEL_VERSION,
     PREDICTED_MRR,
+    SCORE_REASONS,
+    SCORED_AT,
+    SEGMENT,
     LeadResult,
+    not_scored_text,
 )
 from backend.core.rules import add_rule_features, bundle_rulebook
 from backend.core.schema import OTHER_LEVEL, PLACEHOLDERS, Column, clean_cell, is_blank, normalize_name
@@ -83,25 +87,34 @@ def feature_matrix(features: pd.DataFrame | np.ndarray, builder: FeatureBuilder)
                        enable_categorical=True, nthread=1)
 
 
-def predict(bundle: ModelBundle, features: pd.DataFrame | np.ndarray, *, contributions: bool = False
-            ) -> Predictions:
-    """Calibrated probability, MRR if won, expected value (and contributions) for all rows at once."""
+def predict(bundle: ModelBundle, features: pd.DataFrame | np.ndarray, *, contributions: bool = False,
+            classifier_contributions: bool = False) -> Predictions:
+    """Calibrated probability, MRR if won, expected value (and contributions) for all rows at once.
+
+    One DMatrix for every call.  The probability and MRR come from the boosters' plain
+    predictions whether or not contributions are asked for, so scores never depend on it;
+    ``contributions`` adds both boosters' (for reasons), ``classifier_contributions`` only the
+    classifier's (for segments).
+    """
     dmatrix = feature_matrix(features, bundle.features)
-    margin = bundle.classifier.predict(dmatrix, output_margin=True)
+    margin = bundle.classifier.predict(dmatrix, output_margin=True, validate_features=False)
     cal = bundle.card["calibration"]
     probability = sigmoid(cal["a"] * margin + cal["b"])
     mrr = None
     if bundle.regressor is not None:
-        mrr = np.clip(np.expm1(bundle.regressor.predict(dmatrix)), 0.0, None)
+        mrr = np.clip(np.expm1(bundle.regressor.predict(dmatrix, validate_features=False)), 0.0, None)
     expected = probability * mrr if mrr is not None else probability.copy()
     contrib = c_clf = None
-    if contributions:
+    if contributions or classifier_contributions:
         # Saabas contributions (approx_contribs): the same per-tree attribution idea as TreeSHAP at a
         # fraction of the cost; reasons only need each lead's top drivers and their direction.
-        c_clf = bundle.classifier.predict(dmatrix, pred_contribs=True, approx_contribs=True)[:, :-1]
+        c_clf = bundle.classifier.predict(dmatrix, pred_contribs=True, approx_contribs=True,
+                                          validate_features=False)[:, :-1]
+    if contributions:
         contrib = (1.0 - probability)[:, None] * cal["a"] * c_clf
         if bundle.regressor is not None:
-            contrib = contrib + bundle.regressor.predict(dmatrix, pred_contribs=True, approx_contribs=True)[:, :-1]
+            contrib = contrib + bundle.regressor.predict(dmatrix, pred_contribs=True, approx_contribs=True,
+                                                         validate_features=False)[:, :-1]
     return Predictions(probability, mrr, expected, contrib, c_clf)
 
 
@@ -192,48 +205,113 @@ def _labels(codes: np.ndarray, levels: list[str]) -> np.ndarray:
     return table[np.where(np.isnan(codes), len(levels), codes).astype(np.int64)]
 
 
+MANY_PICKS = 4096   # beyond this many reasons for one column, describe each distinct value once
+TEXT_MEMO = 20_000  # reason texts kept per column between calls
+
+
+def _reason_keys(col: Column, cells: np.ndarray | None, values: np.ndarray) -> np.ndarray:
+    """What decides a reason's words for each picked lead: the cell (categories, blank or unreadable
+    cells) or the value read from it."""
+    if col.role == "category":
+        return cells if cells is not None else values
+    if cells is None:
+        return values
+    keys = values.astype(object)
+    unread = np.isnan(values)
+    if unread.any():
+        tagged = np.empty(int(unread.sum()), dtype=object)
+        tagged[:] = [("cell", c) for c in cells[unread]]  # never equal to a number
+        keys[unread] = tagged
+    return keys
+
+
+def _column_reasons(builder: FeatureBuilder, j: int, col: Column, keys: np.ndarray, cells: np.ndarray | None,
+                    values: np.ndarray, up: np.ndarray, memo: dict[Any, tuple[str, str]]) -> np.ndarray:
+    """Reason texts (with ↑ / ↓) for one column's picks: each distinct key described once, ever."""
+    if len(keys) > MANY_PICKS:
+        codes, uniq = pd.factorize(keys, use_na_sentinel=False)
+        first = np.zeros(len(uniq), dtype=np.int64)
+        first[codes[::-1]] = np.arange(len(codes))[::-1]  # where each distinct key first appears
+    else:
+        codes, uniq, first = None, keys, np.arange(len(keys))
+    info = _date_info(builder, col.name)
+    pairs: list[tuple[str, str]] = []
+    for i, key in enumerate(uniq):
+        got = memo.get(key) if key == key else None
+        if got is None:
+            at = first[i]
+            value = values[at]
+            if col.role != "category":
+                value = float(value)
+            cell = cells[at] if cells is not None else value
+            text = _describe(col, cell, value, info)
+            got = (f"{text} ↑", f"{text} ↓")
+            if key == key:
+                if len(memo) >= TEXT_MEMO:
+                    memo.clear()
+                memo[key] = got
+        pairs.append(got)
+    ups = np.empty(len(pairs), dtype=object)
+    downs = np.empty(len(pairs), dtype=object)
+    ups[:] = [p[0] for p in pairs]
+    downs[:] = [p[1] for p in pairs]
+    if codes is not None:
+        ups, downs = ups[codes], downs[codes]
+    return np.where(up, ups, downs)
+
+
+def reason_table(bundle: ModelBundle, frame: pd.DataFrame, features: pd.DataFrame | np.ndarray,
+                 contributions: np.ndarray, top: int = TOP_REASONS) -> np.ndarray:
+    """rows × ``top`` reason texts, strongest first; None where a lead has fewer drivers.
+
+    Array work throughout: the top drivers by partial sort, then per column the picked values
+    described once each (and remembered between calls, so a server describes a value once).
+    """
+    builder = bundle.features
+    columns = builder.columns_
+    n = len(frame)
+    out = np.full((n, top), None, dtype=object)
+    if not columns or n == 0:
+        return out
+    header_pos = {normalize_name(h): i for i, h in reversed(list(enumerate(frame.columns)))}
+    absent = np.array([c.key not in header_pos for c in columns])
+    strength = np.abs(contributions)
+    if absent.any():  # a column the sheet does not have is no reason to give a rep
+        strength = np.where(absent[None, :], 0.0, strength)
+    k = min(top, len(columns))
+    if len(columns) > k:
+        picked = np.argpartition(-strength, k - 1, axis=1)[:, :k]
+    else:
+        picked = np.broadcast_to(np.arange(k), (n, k)).copy()
+    # strongest first; equal strengths in the columns' order
+    order = np.lexsort((picked, -np.take_along_axis(strength, picked, axis=1)), axis=1)
+    picked = np.take_along_axis(picked, order, axis=1)
+    signed = np.take_along_axis(contributions, picked, axis=1)
+    shown = np.abs(signed) >= 1e-6
+    if absent.any():
+        shown &= ~absent[picked]
+    matrix = features if isinstance(features, np.ndarray) else as_matrix(features)[0]
+    cells_of = column_reader(frame)
+    memos = builder.reason_memos(today_dependent=builder.legacy_ages_)
+    for j, col in enumerate(columns):
+        rows, slots = np.nonzero((picked == j) & shown)
+        if len(rows) == 0:
+            continue
+        cells = (np.asarray(cells_of(header_pos[col.key]), dtype=object)[rows] if col.key in header_pos
+                 else None)
+        values = matrix[rows, j]
+        if col.role == "category":
+            values = _labels(values, builder.categories_[col.name])
+        keys = _reason_keys(col, cells, values)
+        out[rows, slots] = _column_reasons(builder, j, col, keys, cells, values, signed[rows, slots] > 0, memos[j])
+    return out
+
+
 def reasons_text(bundle: ModelBundle, frame: pd.DataFrame, features: pd.DataFrame | np.ndarray,
                  contributions: np.ndarray, top: int = TOP_REASONS) -> list[list[str]]:
     """The top drivers of each lead's score as short text with a direction (↑ raises, ↓ lowers)."""
-    columns = bundle.features.columns_
-    n = len(frame)
-    if not columns or n == 0:
-        return [[] for _ in range(n)]
-    header_pos = {normalize_name(h): i for i, h in reversed(list(enumerate(frame.columns)))}
-    absent = np.array([c.key not in header_pos for c in columns])
-    if absent.any():  # a column the sheet does not have is no reason to give a rep
-        contributions = np.where(absent[None, :], 0.0, contributions)
-    order = np.argsort(-np.abs(contributions), axis=1, kind="stable")[:, :top]
-    strength = np.take_along_axis(contributions, order, axis=1)
-    # Column arrays once, not cell lookups per lead.
-    cells = [frame.iloc[:, header_pos[c.key]].to_numpy(dtype=object) if c.key in header_pos else None
-             for c in columns]
-    matrix = features if isinstance(features, np.ndarray) else as_matrix(features)[0]
-    cats = bundle.features.categories_
-    values = [_labels(matrix[:, j], cats[c.name]) if c.role == "category" else matrix[:, j]
-              for j, c in enumerate(columns)]
-    texts: dict[tuple[int, object], str] = {}  # sheets repeat values: describe each once
-    out: list[list[str]] = []
-    for r, (picks, signs) in enumerate(zip(order.tolist(), strength.tolist())):
-        row: list[str] = []
-        for j, c in zip(picks, signs):
-            if abs(c) < 1e-6:
-                continue
-            col = columns[j]
-            val = values[j][r]
-            if col.role == "category":
-                val = None if val is None or val != val else val
-                key = (j, None if val is None else (cells[j][r] if cells[j] is not None else val))
-            elif val != val:  # blank or unreadable: the cell's text tells which
-                key = (j, "", cells[j][r] if cells[j] is not None else None)
-            else:
-                key = (j, val)
-            text = texts.get(key)
-            if text is None:
-                text = texts[key] = _describe(col, key[-1], val, _date_info(bundle.features, col.name))
-            row.append(f"{text} {'↑' if c > 0 else '↓'}")
-        out.append(row)
-    return out
+    table = reason_table(bundle, frame, features, contributions, top)
+    return [[t for t in row if t is not None] for row in table.tolist()]
 
 
 @dataclass
@@ -254,16 +332,13 @@ class ScoreResult:
 
     def rows(self) -> list[LeadResult]:
         """One result per input row, in order."""
-        mrr = self.predicted_mrr
-        out = []
-        for i in range(len(self.lead_score)):
-            if i in self.errors:
-                out.append(LeadResult.failed(self.errors[i]))
-                continue
-            out.append(LeadResult(int(self.lead_score[i]), float(self.close_probability[i]),
-                                  None if mrr is None else float(mrr[i]), tuple(self.reasons[i]),
-                                  str(self.segment[i])))
-        return out
+        n = len(self.lead_score)
+        mrr = self.predicted_mrr.tolist() if self.predicted_mrr is not None else [None] * n
+        errors = self.errors
+        return [LeadResult.failed(errors[i]) if i in errors else LeadResult(score, p, m, tuple(r), str(seg))
+                for i, (score, p, m, r, seg) in enumerate(zip(self.lead_score.tolist(),
+                                                               self.close_probability.tolist(), mrr,
+                                                               self.reasons, self.segment.tolist()))]
 
     @property
     def results(self) -> list[dict[str, Any]]:
@@ -271,15 +346,33 @@ class ScoreResult:
         return [row.to_json() for row in self.rows()]
 
     def output_frame(self, *, scored_at: str, index: pd.Index | None = None) -> pd.DataFrame:
-        """The output columns by their sheet headers (blank where a row was not scored)."""
-        version = self.model.get("version", "")
-        frame = pd.DataFrame.from_records(
-            [row.cells(scored_at=scored_at, model_version=version, blank=None) for row in self.rows()],
-            columns=list(OUTPUT_COLUMNS), index=index)
-        frame[LEAD_SCORE] = frame[LEAD_SCORE].astype("Int64")
-        for name in (CLOSE_PROBABILITY, PREDICTED_MRR):
-            frame[name] = frame[name].astype(float)
-        return frame
+        """The output columns by their sheet headers (blank where a row was not scored).
+
+        Built column by column from the arrays (the cells :meth:`LeadResult.cells` gives).
+        """
+        n = len(self.lead_score)
+        failed = np.zeros(n, dtype=bool)
+        if self.errors:
+            failed[list(self.errors)] = True
+        score = pd.array(self.lead_score, dtype="Int64")
+        probability = np.asarray(self.close_probability, dtype=float).copy()
+        mrr = (np.asarray(self.predicted_mrr, dtype=float).copy() if self.predicted_mrr is not None
+               else np.full(n, np.nan))
+        segment = np.asarray(self.segment, dtype=object).copy()
+        reasons = np.empty(n, dtype=object)
+        reasons[:] = ["; ".join(r) for r in self.reasons] if len(self.reasons) == n else [""] * n
+        if failed.any():
+            score[failed] = pd.NA
+            probability[failed] = np.nan
+            mrr[failed] = np.nan
+            segment[failed] = None
+            for i, error in self.errors.items():
+                reasons[i] = not_scored_text(error)
+        return pd.DataFrame({LEAD_SCORE: score, CLOSE_PROBABILITY: probability, PREDICTED_MRR: mrr,
+                             SCORE_REASONS: reasons, SEGMENT: segment,
+                             SCORED_AT: np.full(n, scored_at, dtype=object),
+                             MODEL_VERSION: np.full(n, self.model.get("version", ""), dtype=object)},
+                            index=index if index is not None else pd.RangeIndex(n))
 
 
 def _warnings(report: TransformReport, frame: pd.DataFrame, has_value_model: bool,
@@ -391,7 +484,16 @@ def rows_to_frame(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> pd.Da
         elif len(row) < width:
             row = [*row, *([None] * (width - len(row)))]
         fixed.append(row)
-    return pd.DataFrame(fixed, columns=names, dtype=object) if fixed else pd.DataFrame(columns=names, dtype=object)
+    columns = pd.Index(names, dtype=object)
+    if not fixed:
+        return pd.DataFrame(columns=columns, dtype=object)
+    cells = np.array(fixed, dtype=object)
+    if cells.shape != (len(fixed), width):  # a cell holding a list: place the rows one by one
+        cells = np.empty((len(fixed), width), dtype=object)
+        for i, row in enumerate(fixed):
+            for j, value in enumerate(row):
+                cells[i, j] = value
+    return pd.DataFrame(cells, columns=columns, dtype=object, copy=False)
 
 
 def score_rows(bundle: ModelBundle, header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> ScoreResult:
