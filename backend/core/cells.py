@@ -287,10 +287,10 @@ def read_numbers(values: pd.Series, memo: Memo | None = None) -> tuple[np.ndarra
         bad[out_of_range] = True
         rest = np.flatnonzero(~read)
     if len(rest):
-        triples = _each(cells[rest], _number, memo)
-        nums[rest] = np.fromiter((t[0] for t in triples), dtype=float, count=len(triples))
-        bad[rest] = np.fromiter((t[1] for t in triples), dtype=bool, count=len(triples))
-        ranged[rest] = np.fromiter((t[2] for t in triples), dtype=bool, count=len(triples))
+        triples = np.array(_each(cells[rest], _number, memo), dtype=float).reshape(-1, 3)
+        nums[rest] = triples[:, 0]
+        bad[rest] = triples[:, 1] > 0
+        ranged[rest] = triples[:, 2] > 0
     return spread(codes, nums, np.nan), spread(codes, bad, False), spread(codes, ranged, False)
 
 
@@ -405,9 +405,9 @@ def read_dates(values: pd.Series, dayfirst: bool = False, memo: Memo | None = No
     if len(values) == 0:
         return np.zeros(0), np.zeros(0, dtype=bool)
     codes, cells = distinct_cells(values)
-    pairs = _each(cells, (lambda v: _day(v, True)) if dayfirst else (lambda v: _day(v, False)), memo)
-    days = np.fromiter((p[0] for p in pairs), dtype=float, count=len(pairs))
-    bad = np.fromiter((p[1] for p in pairs), dtype=bool, count=len(pairs))
+    pairs = np.array(_each(cells, (lambda v: _day(v, True)) if dayfirst else (lambda v: _day(v, False)), memo),
+                     dtype=float).reshape(-1, 2)
+    days, bad = pairs[:, 0].copy(), pairs[:, 1] > 0
     return spread(codes, days, np.nan), spread(codes, bad, False)
 
 

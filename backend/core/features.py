@@ -34,6 +34,7 @@ from backend.core.schema import (
     clean_cell,
     is_blank,
     match_columns,
+    normalize_name,
     parse_dates,
     per_distinct,
 )
@@ -145,6 +146,18 @@ class FeatureBuilder:
         self._level_index = {name: {level: i for i, level in enumerate(levels)}
                              for name, levels in self.categories_.items()}
         self._headers: dict[tuple[str, ...], tuple[dict[str, int], list[str], list[str]]] = {}
+        self._positions: dict[tuple[str, ...], dict[str, int]] = {}
+        self.column_keys_: list[str] = [c.key for c in self.columns_]
+
+    def header_positions(self, header: pd.Index) -> dict[str, int]:
+        """Normalized header text → its first position (remembered per header)."""
+        key = tuple(str(h) for h in header)
+        found = self._positions.get(key)
+        if found is None:
+            if len(self._positions) >= 64:
+                self._positions.clear()
+            found = self._positions[key] = {normalize_name(h): i for i, h in reversed(list(enumerate(header)))}
+        return found
 
     def reason_memos(self, *, today_dependent: bool = False) -> list[dict[Any, tuple[str, str]]]:
         """Per column, reason texts already written (fresh ones when the words depend on the day)."""

@@ -95,13 +95,14 @@ class LeadResult:
 
     def to_json(self) -> dict[str, Any]:
         """The ``/v1/score`` result shape (probabilities to 4 places, money to cents)."""
-        if not self.scored:
+        score, probability, mrr = self.lead_score, self.close_probability, self.predicted_mrr
+        if score is None:
             return {"lead_score": None, "close_probability": None, "predicted_mrr": None,
                     "reasons": [], "segment": None, "error": self.error}
         out: dict[str, Any] = {
-            "lead_score": int(self.lead_score),  # type: ignore[arg-type]
-            "close_probability": None if self.close_probability is None else round(float(self.close_probability), 4),
-            "predicted_mrr": None if self.predicted_mrr is None else round(float(self.predicted_mrr), 2),
+            "lead_score": int(score),
+            "close_probability": None if probability is None else round(float(probability), 4),
+            "predicted_mrr": None if mrr is None else round(float(mrr), 2),
             "reasons": list(self.reasons), "segment": self.segment}
         if self.rule_points is not None:
             out["rule_points"] = self.rule_points

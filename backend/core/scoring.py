@@ -273,8 +273,9 @@ def reason_table(bundle: ModelBundle, frame: pd.DataFrame, features: pd.DataFram
     out = np.full((n, top), None, dtype=object)
     if not columns or n == 0:
         return out
-    header_pos = {normalize_name(h): i for i, h in reversed(list(enumerate(frame.columns)))}
-    absent = np.array([c.key not in header_pos for c in columns])
+    header_pos = builder.header_positions(frame.columns)
+    keys_of = builder.column_keys_
+    absent = np.array([k not in header_pos for k in keys_of])
     strength = np.abs(contributions)
     if absent.any():  # a column the sheet does not have is no reason to give a rep
         strength = np.where(absent[None, :], 0.0, strength)
@@ -297,8 +298,8 @@ def reason_table(bundle: ModelBundle, frame: pd.DataFrame, features: pd.DataFram
         rows, slots = np.nonzero((picked == j) & shown)
         if len(rows) == 0:
             continue
-        cells = (np.asarray(cells_of(header_pos[col.key]), dtype=object)[rows] if col.key in header_pos
-                 else None)
+        key = keys_of[j]
+        cells = np.asarray(cells_of(header_pos[key]), dtype=object)[rows] if key in header_pos else None
         values = matrix[rows, j]
         if col.role == "category":
             values = _labels(values, builder.categories_[col.name])

@@ -1,17 +1,23 @@
 """The audit log: who scored or trained what, with which model, on which sheet, and how it went.
 
 One SQLite table (the standard library's ``sqlite3``; path from ``LEADSCORE_AUDIT_DB``,
-default ``<models dir>/audit.sqlite3``).  Each write opens its own short connection, so any
-thread or process may write; WAL mode lets readers run while a request writes.  A failure
-to record is logged and never fails the request it describes.
+default ``<models dir>/audit.sqlite3``).  Each thread of each process keeps its own
+connection (opened on its first write, the table created then), so any thread or process
+may write and a request pays for one insert, not a connection; WAL mode lets readers run
+while a request writes, and ``synchronous=NORMAL`` commits without waiting for the disk
+(WAL keeps the file consistent; a power cut can lose the last entries, never corrupt
+the log).  A failure to record is logged and never fails the request it describes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sqlite3
+import threading
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,20 +47,44 @@ CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
 """
 
 
+_held = threading.local()  # this thread's connections: {path: (process id, connection)}
+
+
 @dataclass(frozen=True)
 class AuditLog:
     """The audit log at ``path`` (created on first write)."""
 
     path: Path
 
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=5.0)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+        except sqlite3.Error:
+            conn.close()
+            raise
+        return conn
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=5.0)) as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
+        """This thread's connection (a forked process opens its own), in one transaction."""
+        held = _held.__dict__.setdefault("connections", {})
+        key = str(self.path)
+        entry = held.get(key)
+        if entry is None or entry[0] != os.getpid() or not self.path.exists():
+            entry = held[key] = (os.getpid(), self._open())
+        conn = entry[1]
+        try:
             with conn:  # one transaction
                 yield conn
+        except sqlite3.Error:
+            held.pop(key, None)  # open afresh next time
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+            raise
 
     def record(self, *, action: str, outcome: str, who: str | None = None, model: str | None = None,
                version: str | None = None, sheet: str | None = None, rows: int | None = None,
