@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from backend.core.explain import Explainer, explainer
 from backend.core.features import FeatureBuilder, TransformReport, column_reader, day_text, today_days
 from backend.core.outputs import (
     CLOSE_PROBABILITY,
@@ -106,16 +107,19 @@ def predict(bundle: ModelBundle, features: pd.DataFrame | np.ndarray, *, contrib
     expected = probability * mrr if mrr is not None else probability.copy()
     contrib = c_clf = None
     if contributions or classifier_contributions:
-        # Saabas contributions (approx_contribs): the same per-tree attribution idea as TreeSHAP at a
-        # fraction of the cost; reasons only need each lead's top drivers and their direction.
-        c_clf = bundle.classifier.predict(dmatrix, pred_contribs=True, approx_contribs=True,
-                                          validate_features=False)[:, :-1]
+        # Saabas contributions (approx_contribs, written into vector-leaf trees: core/explain.py): the same
+        # per-tree attribution idea as TreeSHAP at a fraction of the cost; reasons only need each lead's top
+        # drivers and their direction.
+        c_clf = _explainer(bundle, bundle.classifier).contributions(dmatrix)
     if contributions:
         contrib = (1.0 - probability)[:, None] * cal["a"] * c_clf
         if bundle.regressor is not None:
-            contrib = contrib + bundle.regressor.predict(dmatrix, pred_contribs=True, approx_contribs=True,
-                                                         validate_features=False)[:, :-1]
+            contrib = contrib + _explainer(bundle, bundle.regressor).contributions(dmatrix)
     return Predictions(probability, mrr, expected, contrib, c_clf)
+
+
+def _explainer(bundle: ModelBundle, booster: xgb.Booster) -> Explainer:
+    return explainer(booster, bundle.features.feature_names_, bundle.features.feature_types_)
 
 
 def lead_scores(expected_value: np.ndarray, cutpoints: Sequence[float]) -> np.ndarray:
