@@ -315,8 +315,33 @@ def reason_table(bundle: ModelBundle, frame: pd.DataFrame, features: pd.DataFram
 def reasons_text(bundle: ModelBundle, frame: pd.DataFrame, features: pd.DataFrame | np.ndarray,
                  contributions: np.ndarray, top: int = TOP_REASONS) -> list[list[str]]:
     """The top drivers of each lead's score as short text with a direction (↑ raises, ↓ lowers)."""
-    table = reason_table(bundle, frame, features, contributions, top)
+    return table_to_lists(reason_table(bundle, frame, features, contributions, top))
+
+
+def table_to_lists(table: np.ndarray) -> list[list[str]]:
+    """A reason table (rows × top, None-padded) as each lead's list of reasons."""
     return [[t for t in row if t is not None] for row in table.tolist()]
+
+
+def lists_to_table(reasons: Sequence[Sequence[str]], top: int = TOP_REASONS) -> np.ndarray:
+    """Each lead's list of reasons as a reason table (rows × top, None-padded)."""
+    table = np.full((len(reasons), top), None, dtype=object)
+    for i, row in enumerate(reasons):
+        for k, text in enumerate(row[:top]):
+            table[i, k] = text
+    return table
+
+
+def joined_reasons(table: np.ndarray) -> np.ndarray:
+    """Each lead's reasons as one cell ("a; b; c"), joined column by column (a lead's reasons come first,
+    its padding last)."""
+    out = np.full(len(table), "", dtype=object)
+    for k in range(table.shape[1] if table.ndim == 2 else 0):
+        has = pd.notna(table[:, k])
+        if not has.any():
+            break
+        out[has] = (out[has] + "; " + table[has, k]) if k else table[has, k]
+    return out
 
 
 @dataclass
@@ -327,13 +352,18 @@ class ScoreResult:
     close_probability: np.ndarray
     predicted_mrr: np.ndarray | None
     segment: np.ndarray
-    reasons: list[list[str]]
+    reason_table: np.ndarray          # rows × top reason texts, strongest first, None-padded
     errors: dict[int, str] = field(default_factory=dict)   # row position → why not scored
     warnings: list[dict[str, Any]] = field(default_factory=list)
     model: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.lead_score)
+
+    @property
+    def reasons(self) -> list[list[str]]:
+        """Each lead's reasons, strongest first (empty when reasons were not asked for)."""
+        return table_to_lists(self.reason_table)
 
     def rows(self) -> list[LeadResult]:
         """One result per input row, in order."""
@@ -364,8 +394,7 @@ class ScoreResult:
         mrr = (np.asarray(self.predicted_mrr, dtype=float).copy() if self.predicted_mrr is not None
                else np.full(n, np.nan))
         segment = np.asarray(self.segment, dtype=object).copy()
-        reasons = np.empty(n, dtype=object)
-        reasons[:] = ["; ".join(r) for r in self.reasons] if len(self.reasons) == n else [""] * n
+        reasons = joined_reasons(self.reason_table)
         if failed.any():
             score[failed] = pd.NA
             probability[failed] = np.nan
@@ -424,8 +453,8 @@ def score_frame(bundle: ModelBundle, frame: pd.DataFrame, *, now_days: float | N
         empty = np.zeros(0)
         return ScoreResult(lead_score=np.zeros(0, dtype=int), close_probability=empty,
                            predicted_mrr=empty if bundle.regressor is not None else None,
-                           segment=np.zeros(0, dtype=object), reasons=[],
-                           model=bundle.ref)
+                           segment=np.zeros(0, dtype=object),
+                           reason_table=np.full((0, TOP_REASONS), None, dtype=object), model=bundle.ref)
     book = bundle_rulebook(bundle.card)
     if book is not None:  # a model trained with points rules reads each group's points
         # A rule's column missing from the sheet: those features stay missing, and are reported as such.
@@ -436,12 +465,15 @@ def score_frame(bundle: ModelBundle, frame: pd.DataFrame, *, now_days: float | N
         expected = ", ".join(c.name for c in bundle.features.columns_[:8])
         raise NoUsableColumns(f"None of the model's columns are in this sheet. The model reads: "
                               f"{expected}. Check the header row (row 1) or train a model on this sheet.")
-    preds = predict(bundle, features, contributions=with_reasons or bundle.segments is not None)
+    preds = predict(bundle, features, contributions=with_reasons,
+                    classifier_contributions=bundle.segments is not None)
     thresholds = bundle.card["thresholds"]
-    reasons: list[list[str]] = [[] for _ in range(len(frame))]
+    reasons = np.full((len(frame), TOP_REASONS), None, dtype=object)
     if with_reasons and preds.contributions is not None:
         shown = bundle.features.augment(frame)  # derived (geo) columns are reasons too
-        reasons = bundle.features.reword(reasons_text(bundle, shown, features, preds.contributions), shown)
+        reasons = reason_table(bundle, shown, features, preds.contributions)
+        if bundle.features.geo is not None:  # distances in words ('12 mi from Houston')
+            reasons = lists_to_table(bundle.features.reword(table_to_lists(reasons), shown))
     errors = {i: "no values in any of the model's columns" for i in report.empty_rows}
     warnings = _warnings(report, frame, bundle.regressor is not None, bundle.features.columns_)
     if errors:
@@ -455,7 +487,7 @@ def score_frame(bundle: ModelBundle, frame: pd.DataFrame, *, now_days: float | N
         predicted_mrr=preds.mrr,
         segment=(bundle.segments.names(preds.classifier_contributions) if bundle.segments is not None
                  else segments(preds.probability, preds.mrr, thresholds)),
-        reasons=reasons,
+        reason_table=reasons,
         errors=errors,
         warnings=warnings,
         model=bundle.ref,
