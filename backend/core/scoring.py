@@ -333,14 +333,16 @@ def lists_to_table(reasons: Sequence[Sequence[str]], top: int = TOP_REASONS) -> 
 
 
 def joined_reasons(table: np.ndarray) -> np.ndarray:
-    """Each lead's reasons as one cell ("a; b; c"), joined column by column (a lead's reasons come first,
-    its padding last)."""
+    """Each lead's reasons as one cell ("a; b; c"); a lead's reasons come first in its row, padding last."""
     out = np.full(len(table), "", dtype=object)
-    for k in range(table.shape[1] if table.ndim == 2 else 0):
-        has = pd.notna(table[:, k])
-        if not has.any():
-            break
-        out[has] = (out[has] + "; " + table[has, k]) if k else table[has, k]
+    if table.ndim != 2 or table.shape[1] == 0 or len(table) == 0:
+        return out
+    columns = [table[:, k].tolist() for k in range(table.shape[1])]
+    if len(columns) == 3:  # the usual top three, formatted without a join per lead
+        out[:] = [(f"{a}; {b}; {c}" if c is not None else f"{a}; {b}") if b is not None else (a or "")
+                  for a, b, c in zip(*columns)]
+    else:
+        out[:] = ["; ".join(t for t in texts if t is not None) for texts in zip(*columns)]
     return out
 
 
