@@ -28,9 +28,12 @@ pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 from backend.scale import cluster as cluster_module  # noqa: E402
+from backend.scale import dask_score  # noqa: E402
 from backend.scale.dask_score import bundle_payload, default_output, worker_bundle  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+# Dask's own Parquet reader still calls reset_index(inplace=True), which pandas 3.1 deprecates.
+pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
 FROZEN = dt.datetime(2026, 3, 4, 5, 6, tzinfo=dt.UTC)
 
 
@@ -168,6 +171,19 @@ def test_a_glob_of_two_files_is_scored_in_name_order(data: Path, model: str, sch
     _same(expected, got)
 
 
+def test_cells_with_line_breaks_are_read_whole_and_score_the_same(data: Path, model: str, scheduler: str,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    frame = generate(rows=2_000, seed=27)
+    frame["Notes"] = ["called twice,\nno answer" if i % 5 == 0 else n for i, n in enumerate(frame["Notes"])]
+    src = data / "notes.csv"
+    frame.to_csv(src, index=False)
+    _local(src, model, data / "local-notes.csv")
+    capsys.readouterr()
+    assert _dask(src, model, "--scheduler", scheduler) == 0
+    assert "cells hold line breaks" in capsys.readouterr().err
+    _same(_read(data / "local-notes.csv"), _read_parts(data / "notes.scored", "csv"))
+
+
 def test_the_model_travels_as_bytes_and_is_checked_on_the_worker(model: str, tmp_path: Path) -> None:
     source = registry.resolve(model, Path(model))
     copy = tmp_path / "bundle"
@@ -180,6 +196,17 @@ def test_the_model_travels_as_bytes_and_is_checked_on_the_worker(model: str, tmp
     damaged["files"]["classifier.ubj"] = payload["files"]["classifier.ubj"][:-1] + b"\x00"
     with pytest.raises(BundleIntegrityError, match="sha256"):
         worker_bundle(damaged)
+
+
+def test_parts_written_where_this_machine_cannot_see_them_are_not_reported_as_done(
+        data: Path, model: str, scheduler: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # As when workers on other machines write to their own disks: here, they write nothing.
+    monkeypatch.setattr(dask_score, "_write_part", lambda *args: None)   # the workers are threads of this process
+    assert _dask(ROOT / "backend" / "sample" / "leads.csv", model, "--scheduler", scheduler,
+                 "-o", str(data / "unseen")) == 2
+    err = capsys.readouterr().err
+    assert "where this machine cannot see them" in err and "s3://" in err
 
 
 def test_no_file_matching_the_glob_is_a_one_line_error(data: Path, model: str,

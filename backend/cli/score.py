@@ -33,7 +33,8 @@ def add_parsers(sub: Any) -> None:
     d.add_argument("--scheduler", metavar="ADDRESS", help="the Dask scheduler, e.g. tcp://scheduler:8786 "
                    "(default: a local cluster for the run)")
     d.add_argument("--workers", type=int, metavar="N", help="workers of the local cluster (default: one per core)")
-    d.add_argument("--blocksize", metavar="SIZE", help="input bytes per partition (default 64MB; 0: one per file)")
+    d.add_argument("--blocksize", metavar="SIZE",
+                   help="input bytes per partition (default 16MB, ~100k rows; 0: one per file)")
 
     e = sub.add_parser("evaluate", help="measure a model on labelled rows it was not trained on")
     e.add_argument("data")

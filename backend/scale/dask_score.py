@@ -47,12 +47,14 @@ from backend.core.scoring import ScoreResult
 from backend.errors import BadInput
 from backend.store.bundle import CARD, ModelBundle
 
-DEFAULT_BLOCKSIZE = "64MB"          # bytes of CSV (or Parquet row groups) per partition
+DEFAULT_BLOCKSIZE = "16MB"   # bytes of CSV (or Parquet data) per partition: ~100k lead rows, as one-process chunks
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _HEAD_BYTES = 65536                 # what the single-process reader sniffs separator and encoding from
 _GLOB_CHARS = re.compile(r"[*?\[\]]")
 _PART = re.compile(r"^part-\d+\.(csv|parquet)$")
+_SHARED = ("The workers read the inputs and write the parts themselves: on a cluster of other machines, pass "
+           "files and an -o folder on storage every worker reaches (s3://..., gs://..., a shared drive).")
 
 # --------------------------------------------------------------------------- inputs
 
@@ -66,6 +68,7 @@ class Inputs:
     columns: list[str]              # the header (CSV: of every file; Parquet: of the dataset)
     encoding: str = "utf-8"
     sep: str = ","
+    line_breaks: bool = False       # a cell in the first 64 KiB of a CSV holds a line break
 
 
 def _filesystem(url: str) -> tuple[Any, str]:
@@ -170,9 +173,9 @@ def resolve_inputs(data: str) -> Inputs:
     encoding, sep = _sniff(heads[0])
     first = _header(names[0], heads[0], encoding, sep)
     for name, head in zip(names[1:], heads[1:], strict=True):
-        if _sniff(head)[1] != sep:
-            raise BadInput(f"{name} and {names[0]} use different separators: save them the same way, or score "
-                           "them separately.")
+        if _sniff(head) != (encoding, sep):
+            raise BadInput(f"{name} and {names[0]} use different separators or text encodings: save them the same "
+                           "way (CSV UTF-8, comma-separated), or score them separately.")
         columns = _header(name, head, encoding, sep)
         if sorted(columns) != sorted(first):
             extra = [c for c in columns if c not in first]
@@ -181,7 +184,15 @@ def resolve_inputs(data: str) -> Inputs:
                                                f"not in {name}: {', '.join(missing[:5])}" if missing else "") if part)
             raise BadInput(f"{name} does not have the same columns as {names[0]} ({said}). Files scored together "
                            "must share one header row; score them separately.")
-    return Inputs("csv", full, columns=first, encoding=encoding, sep=sep)
+    breaks = any(_has_line_breaks(h, encoding, sep) for h in heads)
+    return Inputs("csv", full, columns=first, encoding=encoding, sep=sep, line_breaks=breaks)
+
+
+def _has_line_breaks(head: bytes, encoding: str, sep: str) -> bool:
+    """True when a quoted cell in the sample holds a line break (byte blocks would cut such a file wrongly)."""
+    text = head.decode(encoding, errors="replace")
+    return any("\n" in cell or "\r" in cell for row in csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+               for cell in row)
 
 
 def read_inputs(inputs: Inputs, blocksize: str | int | None = DEFAULT_BLOCKSIZE) -> Any:
@@ -202,8 +213,12 @@ def read_inputs(inputs: Inputs, blocksize: str | int | None = DEFAULT_BLOCKSIZE)
             except (ValueError, OSError) as exc:
                 raise BadInput(f"Cannot read the Parquet files ({exc}). Check that they are complete and share "
                                "one set of columns.") from exc
-        return dd.read_csv(inputs.paths, sep=inputs.sep, encoding=inputs.encoding, dtype=str,
-                           keep_default_na=False, blocksize=blocksize)
+        try:
+            return dd.read_csv(inputs.paths, sep=inputs.sep, encoding=inputs.encoding, dtype=str,
+                               keep_default_na=False, blocksize=blocksize)
+        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise BadInput(f"Cannot read {posixpath.basename(inputs.paths[0])} as a table ({exc}). Save it as "
+                           ".csv (UTF-8) and pass that file.") from exc
 
 
 # --------------------------------------------------------------------------- the model on the workers
@@ -329,7 +344,10 @@ def default_output(data: str) -> str:
 
 
 def _prepare_output(out: str) -> tuple[Any, str]:
-    """Create the output folder; remove the parts an earlier run left there (only files named ``part-N.*``)."""
+    """Create the output folder; remove the parts an earlier run left there (only files named ``part-N.*``).
+
+    Returns the filesystem and the folder as the workers should see it (absolute when local).
+    """
     fs, path = _filesystem(out)
     if fs.isfile(path):
         raise BadInput(f"{out} is a file: with --engine dask, -o names a folder for the scored parts.")
@@ -338,7 +356,7 @@ def _prepare_output(out: str) -> tuple[Any, str]:
             if _PART.match(posixpath.basename(old)):
                 fs.rm(old)
     fs.makedirs(path, exist_ok=True)
-    return fs, path
+    return fs, _full(fs, path)
 
 
 def _output_format(out: str | None, inputs: Inputs) -> str:
@@ -378,13 +396,17 @@ def run_score(args: argparse.Namespace, settings: Any) -> int:
     fmt = _output_format(args.out, inputs)
     scored_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
 
+    if inputs.line_breaks and getattr(args, "blocksize", None) is None and blocksize is not None:
+        blocksize = None
+        print("note: cells hold line breaks, so each file is read whole (one partition per file; "
+              "--blocksize SIZE to split anyway).", file=sys.stderr)
     ddf = read_inputs(inputs, blocksize)
     columns = [str(c).strip() for c in ddf.columns]
     # Fail fast, before any work is sent: a sheet none of whose columns the model reads is refused here.
     score_chunk(bundle, pd.DataFrame([[""] * len(columns)], columns=columns, dtype=object),
                 scored_at=scored_at, reasons=False)
     schema = output_schema(inputs, ddf) if fmt == "parquet" else None
-    fs, _ = _prepare_output(out)
+    fs, out = _prepare_output(out)
     width = max(5, len(str(ddf.npartitions - 1)))
 
     started = time.perf_counter()
@@ -398,12 +420,22 @@ def run_score(args: argparse.Namespace, settings: Any) -> int:
                                    meta=_STATS_META, enforce_metadata=False)
         try:
             done = stats.compute()
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        except pd.errors.ParserError as exc:
             raise BadInput(f"Cannot read {args.data} in blocks ({exc}). A cell probably holds a line break: "
                            "pass --blocksize 0 to read each file whole.") from exc
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"{args.data} is not all in one text encoding ({exc}): save the files as CSV UTF-8 "
+                           "and pass them again.") from exc
+        except OSError as exc:   # a worker could not open an input or write a part
+            raise BadInput(f"A Dask worker could not read or write a file: {exc}. {_SHARED}") from exc
     elapsed = time.perf_counter() - started
 
     done = done.sort_values("part")
+    missing = [p for p in (posixpath.join(out, part_name(int(n), width, fmt)) for n in done["part"])
+               if not fs.exists(p)]
+    if missing:
+        raise BadInput(f"The workers wrote {len(missing)} part(s) where this machine cannot see them (e.g. "
+                       f"{missing[0]}). {_SHARED}")
     warnings: dict[str, str] = {}
     for text in done["warnings"]:
         for w in json.loads(text):
@@ -418,9 +450,8 @@ def run_score(args: argparse.Namespace, settings: Any) -> int:
     if rows == 0:
         raise BadInput(f"{args.data} has a header row but no leads under it.")
     rate = rows / elapsed if elapsed > 0 else float("inf")
-    shown = str(Path(out).resolve()) if _is_local(fs) else out
     print(f"Scored {rows:,} rows with {bundle.name} {bundle.version} in {elapsed:.2f}s ({rate:,.0f} rows/s) on "
-          f"{n_workers} Dask worker(s) → {len(done)} {fmt.upper()} part(s) in {shown}/")
+          f"{n_workers} Dask worker(s) → {len(done)} {fmt.upper()} part(s) in {out}/")
     return EXIT_OK
 
 
