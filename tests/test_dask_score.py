@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from backend.cli import main
+from backend.core.batch import score_chunk
 from backend.core.outputs import CLOSE_PROBABILITY, LEAD_SCORE, OUTPUT_COLUMNS, PREDICTED_MRR, SCORED_AT
 from backend.errors import BundleIntegrityError
 from backend.sample.generate import generate
@@ -207,6 +208,21 @@ def test_parts_written_where_this_machine_cannot_see_them_are_not_reported_as_do
                  "-o", str(data / "unseen")) == 2
     err = capsys.readouterr().err
     assert "where this machine cannot see them" in err and "s3://" in err
+
+
+def test_a_dask_dataframe_scored_lazily_matches_one_chunk(model: str) -> None:
+    import dask
+    import dask.dataframe as dd
+
+    frame = generate(rows=900, seed=28)          # mixed cells: numbers and text in one column
+    payload = bundle_payload(registry.resolve(model, Path(model)))
+    with dask.config.set({"dataframe.convert-string": False}):   # keep the cells as they are
+        ddf = dd.from_pandas(frame, npartitions=3)
+    lazy = dask_score.score_dataframe(ddf, payload, scored_at="2026-03-04 05:06")
+    assert list(lazy.columns) == [*frame.columns, *OUTPUT_COLUMNS]
+    got = lazy.compute(scheduler="sync").reset_index(drop=True)
+    whole, _ = score_chunk(worker_bundle(payload), frame.astype(object), scored_at="2026-03-04 05:06")
+    pd.testing.assert_frame_equal(got, whole, check_exact=True)
 
 
 def test_no_file_matching_the_glob_is_a_one_line_error(data: Path, model: str,

@@ -225,6 +225,7 @@ def read_inputs(inputs: Inputs, blocksize: str | int | None = DEFAULT_BLOCKSIZE)
 
 _LOADED: dict[str, tuple[ModelBundle, tempfile.TemporaryDirectory[str]]] = {}
 _LOADING = threading.Lock()
+_KEEP = 4   # bundles a worker keeps loaded (a long-lived cluster may score with several models)
 
 
 def bundle_payload(directory: Path | str) -> dict[str, Any]:
@@ -248,6 +249,8 @@ def worker_bundle(payload: dict[str, Any]) -> ModelBundle:
             if bundle.card.get("card_sha256") != digest:
                 raise BadInput("The model sent to this worker is not the one named: restart the run.")
             _LOADED[digest] = (bundle, folder)
+            while len(_LOADED) > _KEEP:   # the oldest loaded goes first
+                _LOADED.pop(next(iter(_LOADED)))[1].cleanup()
         return _LOADED[digest][0]
 
 
@@ -271,7 +274,8 @@ def score_dataframe(ddf: Any, payload: Any, *, scored_at: str, reasons: bool = T
 
     ``payload`` is :func:`bundle_payload`'s dict, or a future of it (``client.scatter([payload],
     broadcast=True)[0]``: in a list, since a scattered dict is scattered value by value) so
-    that it travels to each worker once.
+    that it travels to each worker once. Build ``ddf`` under ``dask.config.set({"dataframe.
+    convert-string": False})``: otherwise Dask turns object columns (cells as given) into text.
     """
     meta = output_meta([str(c).strip() for c in ddf.columns])
     return ddf.map_partitions(_scored, payload, scored_at, reasons, meta=meta)
