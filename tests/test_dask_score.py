@@ -262,6 +262,16 @@ def test_files_with_different_headers_are_refused(data: Path, model: str,
     assert "b.csv does not have the same columns as a.csv" in err and "Notes" in err
 
 
+def test_an_output_folder_holding_the_inputs_is_refused(data: Path, model: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    folder = data / "in-place"
+    folder.mkdir()
+    generate(rows=50, seed=29).to_csv(folder / "part-00000.csv", index=False)   # named like a part
+    assert _dask(folder, model, "-o", str(folder)) == 2
+    assert "holds the files being scored" in capsys.readouterr().err
+    assert (folder / "part-00000.csv").is_file()          # the input was not removed as an old part
+
+
 def test_the_default_output_folder_sits_beside_the_input() -> None:
     assert default_output("data/leads.csv") == "data/leads.scored"
     assert default_output("data/leads-*.csv") == "data/leads.scored"

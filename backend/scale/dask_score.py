@@ -410,6 +410,8 @@ def run_score(args: argparse.Namespace, settings: Any) -> int:
     score_chunk(bundle, pd.DataFrame([[""] * len(columns)], columns=columns, dtype=object),
                 scored_at=scored_at, reasons=False)
     schema = output_schema(inputs, ddf) if fmt == "parquet" else None
+    if any(posixpath.dirname(p.rstrip("/")) == _full(*_filesystem(out)).rstrip("/") for p in inputs.paths):
+        raise BadInput(f"The output folder {out} holds the files being scored: pass another folder with -o.")
     fs, out = _prepare_output(out)
     width = max(5, len(str(ddf.npartitions - 1)))
 
