@@ -26,6 +26,15 @@ def add_parsers(sub: Any) -> None:
     s.add_argument("--rules", metavar="FILE",
                    help="score with a points rulebook (YAML, or a CSV of the Scoring Rules tab); without --model "
                         "no model is used, with --model the rule points are written beside the model's scores")
+    d = s.add_argument_group("distributed scoring (docs/SCALE.md)")
+    d.add_argument("--engine", choices=("local", "dask"), default="local",
+                   help="local: this process (default); dask: partition by partition on a Dask cluster, "
+                        "DATA may be a glob or a folder, -o a folder of parts (DIR.parquet / DIR.csv picks the format)")
+    d.add_argument("--scheduler", metavar="ADDRESS", help="the Dask scheduler, e.g. tcp://scheduler:8786 "
+                   "(default: a local cluster for the run)")
+    d.add_argument("--workers", type=int, metavar="N", help="workers of the local cluster (default: one per core)")
+    d.add_argument("--blocksize", metavar="SIZE",
+                   help="input bytes per partition (default 16MB, ~100k rows; 0: one per file)")
 
     e = sub.add_parser("evaluate", help="measure a model on labelled rows it was not trained on")
     e.add_argument("data")
@@ -37,6 +46,10 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "engine", "local") == "dask":
+        from backend.scale.dask_score import run_score
+
+        return run_score(args, settings)
     import pandas as pd
 
     from backend.cli.common import row_progress

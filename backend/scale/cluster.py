@@ -8,6 +8,7 @@ from typing import Any
 
 from backend.errors import BadInput
 
+CONNECT_TIMEOUT = "20s"   # how long to wait for a scheduler given with --scheduler
 INSTALL_HINT = "Install the Dask extra first: pip install '.[dask]' (or: pip install 'dask[dataframe]' distributed)."
 
 
@@ -32,8 +33,8 @@ def dask_client(scheduler: str | None = None, *, workers: int | None = None,
 
     if scheduler:
         try:
-            client = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as exc:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as exc:
             raise BadInput(f"Cannot reach the Dask scheduler at {scheduler}: {exc}. Check the address "
                            "(e.g. tcp://scheduler:8786) and that the scheduler is running.") from exc
         try:
