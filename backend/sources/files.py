@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -11,8 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from backend.errors import BadInput
 
@@ -162,7 +165,7 @@ def sheet_name(path: Path | str) -> str | None:
 
 DEFAULT_CHUNK_ROWS = 50_000
 # pyarrow reads CSV in blocks of this many bytes (a few tens of thousands of rows); chunks are cut from them.
-_BLOCK_BYTES = 4 << 20
+_BLOCK_BYTES = 4194304
 
 
 class Chunk:
@@ -193,8 +196,8 @@ class Chunk:
             assert self._table is not None
             index = pd.RangeIndex(self.start, self.start + len(self))
             if self._strings:  # one object array per column, straight from Arrow's string buffers
-                frame = pd.DataFrame({i: col.to_numpy(zero_copy_only=False)
-                                      for i, col in enumerate(self._table.columns)}, dtype=object, copy=False)
+                frame = pd.DataFrame({i: _objects(col) for i, col in enumerate(self._table.columns)},
+                                     dtype=object, copy=False)
             else:  # as pandas reads the file (its own types, then object), like read_table
                 frame = self._table.to_pandas().astype(object)
             frame.columns = self.columns
@@ -218,10 +221,22 @@ class Chunk:
 
     def select(self, positions: list[int]) -> Chunk:
         """The same rows with only the columns at ``positions``."""
+        from_text = self._table is not None and self._strings  # cells are made again from the text if asked for
         return Chunk([self.columns[j] for j in positions], self.start,
                      table=None if self._table is None else self._table.select(positions),
-                     cells=None if self._cells is None else self._cells.iloc[:, positions],
+                     cells=None if self._cells is None or from_text else self._cells.iloc[:, positions],
                      strings=self._strings)
+
+
+def _objects(column: pa.ChunkedArray) -> np.ndarray:
+    """A text column as Python strings; a column with few distinct values makes each of them once
+    (rows share the string object: less memory, and hashing it later is done once)."""
+    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    sample = array.slice(0, 2000)
+    if len(sample) and len(pc.unique(sample)) * 4 > len(sample):  # mostly distinct (ids, emails, names)
+        return array.to_numpy(zero_copy_only=False)
+    encoded = array.dictionary_encode()
+    return encoded.dictionary.to_numpy(zero_copy_only=False)[encoded.indices.to_numpy()]
 
 
 def _blank(value: object) -> bool:
@@ -442,6 +457,9 @@ class TableWriter:
     as a nullable integer).  XLSX is assembled in memory and written at the end (formatted
     as :func:`write_table` does): for big files write CSV or Parquet.  The output appears at
     ``path`` only when every chunk is written; a run that fails leaves no half-written file.
+
+    CSV and Parquet chunks are encoded and written on a thread of their own (pyarrow does it
+    without holding the GIL) while the next chunk is read and scored; one chunk at most waits.
     """
 
     def __init__(self, path: Path | str, *, sheet: str | None = None) -> None:
@@ -452,6 +470,8 @@ class TableWriter:
         self._schema: pa.Schema | None = None
         self._writer: Any = None
         self._frames: list[pd.DataFrame] = []
+        self._thread: Any = None   # the writing thread (made on the first CSV / Parquet chunk)
+        self._pending: Any = None  # the chunk being written there
 
     def __enter__(self) -> TableWriter:
         return self
@@ -468,6 +488,27 @@ class TableWriter:
             cells = chunk.cells.set_axis(outputs.index, axis=0)
             self._frames.append(pd.concat([cells, outputs], axis=1))
             return
+        if self._thread is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-table")
+        self._wait()
+        self._pending = self._thread.submit(self._write, chunk, outputs)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _stop(self) -> None:
+        try:
+            self._wait()
+        finally:
+            if self._thread is not None:
+                self._thread.shutdown(wait=True)
+                self._thread = None
+
+    def _write(self, chunk: Chunk, outputs: pd.DataFrame) -> None:
         text = chunk.text
         if self._schema is None:
             self._open(text, outputs)
@@ -504,6 +545,7 @@ class TableWriter:
 
     def close(self) -> None:
         """Finish the file and put it at its path."""
+        self._stop()
         if self.suffix == ".xlsx":
             frame = pd.concat(self._frames) if self._frames else pd.DataFrame()
             self._frames = []
@@ -517,6 +559,8 @@ class TableWriter:
 
     def abort(self) -> None:
         """Stop writing and remove what was written."""
+        with contextlib.suppress(Exception):
+            self._stop()
         if self._writer is not None:
             try:
                 self._writer.close()
@@ -528,8 +572,11 @@ class TableWriter:
 
 def _arrow_column(values: pd.Series, kind: pa.DataType) -> pa.Array:
     """One output column as Arrow: blank (None / NaN / NA) becomes null."""
-    if pa.types.is_string(kind):
-        return pa.array(values.to_numpy(dtype=object), type=kind, from_pandas=True)
+    if pa.types.is_string(kind):  # text pandas already keeps in Arrow is taken as it is
+        array = pa.array(values, from_pandas=True)
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        return array if array.type == kind else array.cast(kind)
     if pa.types.is_integer(kind):
         return pa.array(values.astype("Int64"), type=kind, from_pandas=True)
     return pa.array(values.to_numpy(dtype="float64", na_value=float("nan")), type=kind, from_pandas=True)
