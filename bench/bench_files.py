@@ -31,7 +31,7 @@ Method
   Parquet (every column text) and cached in bench/.cache/.
 - each run is its own process: `python -m backend score DATA -o OUT --model models --chunk-rows {chunk:,}` started
   through a wrapper that runs the CLI in-process and then reports that process's own peak RSS
-  (getrusage RUSAGE_SELF ru_maxrss); rows/s = rows / wall time of the whole process (start-up, model load,
+  (VmHWM of /proc/self/status); rows/s = rows / wall time of the whole process (start-up, model load,
   read, score, write); its CPU time (user + system, all threads) is printed beside it, since the machine is
   shared. Output goes to a file in bench/.cache, deleted after the run.
 - floors, same data, same way (own process, own peak RSS):
@@ -42,16 +42,27 @@ Method
   Floors time only their work (after imports); score runs include start-up (~2-8 s of imports and model load).
 - {cores} cores, shared with other jobs (load average at the start: {load}); one run of each."""
 
-WRAPPER = """\
+# The process's own peak RSS: VmHWM (ru_maxrss would include the bench's own size at fork on Linux).
+PEAK = """\
+import resource
+def peak_kb():
+    try:
+        with open("/proc/self/status") as fh:
+            return int(next(x for x in fh if x.startswith("VmHWM:")).split()[1])
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+"""
+
+WRAPPER = PEAK + """\
 import resource, sys, time
 started = time.perf_counter()
 from backend.cli import main
 code = main(sys.argv[1:])
-print(f"@@ {code} {time.perf_counter() - started} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} "
+print(f"@@ {code} {time.perf_counter() - started} {peak_kb()} "
       f"{sum(resource.getrusage(resource.RUSAGE_SELF)[:2])}", file=sys.stderr)
 """
 
-READ_FLOOR = """\
+READ_FLOOR = PEAK + """\
 import resource, sys, time
 import pyarrow as pa, pyarrow.csv as pacsv, pyarrow.parquet as pq
 started = time.perf_counter()
@@ -68,11 +79,11 @@ else:
                                                                  strings_can_be_null=False))
     for batch in reader:
         rows += batch.num_rows
-print(f"@@ {rows} {time.perf_counter() - started} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} "
+print(f"@@ {rows} {time.perf_counter() - started} {peak_kb()} "
       f"{sum(resource.getrusage(resource.RUSAGE_SELF)[:2])}", file=sys.stderr)
 """
 
-PREDICT_FLOOR = """\
+PREDICT_FLOOR = PEAK + """\
 import os, resource, sys, time
 import numpy as np, pandas as pd
 from backend.store import registry
@@ -87,7 +98,7 @@ for booster in boosters:
 started = time.perf_counter()
 for booster in boosters:
     booster.inplace_predict(matrix)
-print(f"@@ {rows} {time.perf_counter() - started} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} "
+print(f"@@ {rows} {time.perf_counter() - started} {peak_kb()} "
       f"{sum(resource.getrusage(resource.RUSAGE_SELF)[:2])}", file=sys.stderr)
 """
 

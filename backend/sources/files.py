@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from backend.errors import BadInput
 
@@ -231,6 +230,8 @@ class Chunk:
 def _objects(column: pa.ChunkedArray) -> np.ndarray:
     """A text column as Python strings; a column with few distinct values makes each of them once
     (rows share the string object: less memory, and hashing it later is done once)."""
+    import pyarrow.compute as pc
+
     array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     sample = array.slice(0, 2000)
     if len(sample) and len(pc.unique(sample)) * 4 > len(sample):  # mostly distinct (ids, emails, names)
@@ -324,15 +325,19 @@ def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
         odd.append((row.number, cells))
         return "skip"
 
+    read_options = pacsv.ReadOptions(block_size=_BLOCK_BYTES, use_threads=False,
+                                     encoding="utf8" if encoding == "utf-8-sig" else encoding)
     try:
+        # The header as pyarrow reads it (duplicates and blanks unnamed by pandas, kept as they are): every
+        # column is then declared text.
+        probe = pacsv.ParseOptions(delimiter=sep, newlines_in_values=True, invalid_row_handler=lambda row: "skip")
+        raw = pacsv.open_csv(path, read_options=read_options, parse_options=probe).schema.names
         reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES, use_threads=False,
-                                           encoding="utf8" if encoding == "utf-8-sig" else encoding),
+            path, read_options=read_options,
             parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True, invalid_row_handler=set_aside),
-            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(header.columns.map(str), pa.string()),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(raw, pa.string()),
                                                  strings_can_be_null=False))
-        if reader.schema.names != [str(c) for c in header.columns]:  # a header pyarrow reads otherwise
+        if len(reader.schema.names) != len(columns):  # a header pyarrow reads otherwise than pandas
             yield from _pandas_csv_chunks(path, encoding, sep, chunk_rows)
             return
         names = reader.schema.names
