@@ -68,6 +68,14 @@ def test_parquet_chunks_are_the_cells_of_read_parquet(chunk_rows: int, tmp_path:
     pd.testing.assert_frame_equal(streamed.reset_index(drop=True), whole.reset_index(drop=True))
 
 
+def test_a_row_longer_than_a_read_block_is_refused_in_words(tmp_path: Path, small_blocks: None) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_text("id,notes\n1,short\n2," + "very long notes " * 20 + "\n3,short\n")
+    with pytest.raises(BadInput, match="one of its rows holds more than") as refused:
+        list(files.iter_table(path, 50))
+    assert "straddl" not in str(refused.value)
+
+
 # ----------------------------------------------------------------- the score command on a generated file
 
 @pytest.fixture(scope="module")

@@ -163,8 +163,10 @@ def sheet_name(path: Path | str) -> str | None:
 
 
 DEFAULT_CHUNK_ROWS = 50_000
-# pyarrow reads CSV in blocks of this many bytes (a few tens of thousands of rows); chunks are cut from them.
-_BLOCK_BYTES = 4194304
+# pyarrow reads CSV in blocks of this many bytes (some 7,000 rows of a typical sheet); chunks are cut from
+# them.  Its reader reads up to 32 blocks ahead of the one parsed, so this also bounds that memory (32 MB);
+# one row may not be longer than a block.
+_BLOCK_BYTES = 1 << 20
 
 
 class Chunk:
@@ -374,6 +376,9 @@ def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
             except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as again:
                 raise _text_error(path, again) from exc
             raise _text_error(path, exc, row=too_long[0]) from exc
+        if "straddl" in str(exc):  # pyarrow: a row longer than a block
+            raise BadInput(f"Cannot read {path.name}: one of its rows holds more than {_BLOCK_BYTES >> 20} MB of "
+                           "text. Shorten its longest cells, or save the sheet as .xlsx and pass that file.") from exc
         raise _text_error(path, exc) from exc
 
 
