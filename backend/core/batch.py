@@ -22,9 +22,14 @@ def user_columns(columns: pd.Index | list[str]) -> list[str]:
     return [c for c in columns if c not in OUTPUT_COLUMNS]
 
 
-def score_chunk(bundle: ModelBundle, chunk: pd.DataFrame, *, scored_at: str, reasons: bool = True
-                ) -> tuple[pd.DataFrame, ScoreResult]:
-    """``chunk``'s own columns followed by the output columns, and the scoring result.
+def user_positions(columns: pd.Index | list[str]) -> list[int]:
+    """Where the input's own columns are (output columns left from an earlier run are not)."""
+    return [j for j, c in enumerate(columns) if c not in OUTPUT_COLUMNS]
+
+
+def chunk_outputs(bundle: ModelBundle, chunk: pd.DataFrame, *, scored_at: str, reasons: bool = True
+                  ) -> tuple[pd.DataFrame, ScoreResult]:
+    """The output columns for ``chunk``'s rows (same index), and the scoring result.
 
     Probabilities are rounded to 4 places and money to cents (the precision a sheet shows);
     without ``reasons`` the ``Score Reasons`` column is blank and every other cell is the same.
@@ -33,7 +38,17 @@ def score_chunk(bundle: ModelBundle, chunk: pd.DataFrame, *, scored_at: str, rea
     outputs = result.output_frame(scored_at=scored_at, index=chunk.index)
     outputs[CLOSE_PROBABILITY] = outputs[CLOSE_PROBABILITY].astype("float64").round(4)
     outputs[PREDICTED_MRR] = outputs[PREDICTED_MRR].astype("float64").round(2)
-    merged = pd.concat([chunk[user_columns(chunk.columns)], outputs], axis=1)
+    return outputs, result
+
+
+def score_chunk(bundle: ModelBundle, chunk: pd.DataFrame, *, scored_at: str, reasons: bool = True
+                ) -> tuple[pd.DataFrame, ScoreResult]:
+    """``chunk``'s own columns followed by the output columns, and the scoring result.
+
+    The cells are those of :func:`chunk_outputs`.
+    """
+    outputs, result = chunk_outputs(bundle, chunk, scored_at=scored_at, reasons=reasons)
+    merged = pd.concat([chunk.iloc[:, user_positions(chunk.columns)], outputs], axis=1)
     return merged, result
 
 
