@@ -381,7 +381,7 @@ def train_dask(source: str, config: TrainConfig, *, client: Any, sample_rows: in
               "tree_method": "hist", **config.params}
     params.pop("nthread", None)  # each worker uses its own threads
     step("classifier", 0, 1)
-    parts = {band: feats[feats[_BAND] == band] for band in (FIT, STOP, VALID, TEST)}
+    parts = {band: feats[feats[_BAND] == band] for band in (FIT, STOP)}
     booster = _boost(client, params, _dmatrix(client, parts[FIT], _Y, names, types),
                      _dmatrix(client, parts[STOP], _Y, names, types), config.max_rounds)
     step("classifier", 1, 1)
@@ -407,28 +407,30 @@ def train_dask(source: str, config: TrainConfig, *, client: Any, sample_rows: in
 
     # 6. predictions of the validation and test rows: vectors, collected to the client
     step("calibration", 0, 1)
-    wanted: list[Any] = []
-    for band in (VALID, TEST):
-        part = parts[band]
-        wanted += [dxgb.predict(client, booster, part[names], output_margin=True), part[[_Y, _VALUE, _ROW]],
-                   dxgb.predict(client, reg, part[names]) if reg is not None else None]
-    got = client.gather(client.compute([w for w in wanted if w is not None]))
-    it = iter(got)
-    collected = [next(it) if w is not None else None for w in wanted]
-    m_valid, valid_cols, r_valid, m_test, test_cols, r_test = collected
+    held = feats[feats[_BAND] >= VALID]  # validation and test rows: one prediction per booster
+    wanted = [dxgb.predict(client, booster, held[names], output_margin=True), held[[_Y, _VALUE, _BAND]]]
+    if reg is not None:
+        wanted.append(dxgb.predict(client, reg, held[names]))
+    got = client.gather(client.compute(wanted))
+    margins, cols = np.asarray(got[0], dtype=float), got[1]
+    r_held = np.asarray(got[2], dtype=float) if reg is not None else None
+    is_valid = cols[_BAND].to_numpy() == VALID
+    valid_cols, test_cols = cols[is_valid], cols[~is_valid]
+    m_valid, m_test = margins[is_valid], margins[~is_valid]
+    r_valid, r_test = (r_held[is_valid], r_held[~is_valid]) if r_held is not None else (None, None)
     y_valid, y_test = valid_cols[_Y].to_numpy(dtype=int), test_cols[_Y].to_numpy(dtype=int)
-    a, b = _platt(np.asarray(m_valid, dtype=float), y_valid)
-    p_valid = sigmoid(a * np.asarray(m_valid, dtype=float) + b)
+    a, b = _platt(m_valid, y_valid)
+    p_valid = sigmoid(a * m_valid + b)
     threshold = _decision_threshold(y_valid, p_valid, config, int(y_test.sum()))
     clf = _Classifier(booster, a, b, threshold)
-    p_test = sigmoid(a * np.asarray(m_test, dtype=float) + b)
+    p_test = sigmoid(a * m_test + b)
     step("calibration", 1, 1)
 
     # 7. evaluate & gates on the test rows, as single-process (backend.core.evaluate)
     step("evaluation", 0, 1)
 
-    def mrr(r: Any) -> np.ndarray | None:
-        return None if r is None else np.clip(np.expm1(np.asarray(r, dtype=float)), 0, None)
+    def mrr(r: np.ndarray | None) -> np.ndarray | None:
+        return None if r is None else np.clip(np.expm1(r), 0, None)
 
     mrr_valid, mrr_test = mrr(r_valid), mrr(r_test)
     values_valid, values_test = valid_cols[_VALUE].to_numpy(dtype=float), test_cols[_VALUE].to_numpy(dtype=float)
