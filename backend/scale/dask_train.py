@@ -79,7 +79,8 @@ BOOTSTRAP_ROWS = 250_000         # held-out rows the bootstrap intervals resampl
 MAX_TRAINING_ROW_HASHES = 20_000_000  # beyond this, the bundle does not list the rows it learnt from
 STOP_SHARE = 0.15                # share of the fit rows that drives early stopping (as single-process)
 EARLY_STOPPING_ROUNDS = 40
-BLOCKSIZE = "64MB"               # CSV bytes per partition
+MAX_BLOCK = 64 * 2**20           # CSV bytes per partition: at most this, and small enough that every worker
+MIN_BLOCK = 2**20                # gets a couple of partitions (xgboost.dask trains on the workers holding data)
 
 FIT, STOP, VALID, TEST = 0, 1, 2, 3
 _SPLIT_SALT, _SAMPLE_SALT = 1, 2
@@ -106,11 +107,12 @@ def _as_cells(part: pd.DataFrame) -> pd.DataFrame:
     return part.astype(object)
 
 
-def read_lead_table(source: str, *, blocksize: str | int = BLOCKSIZE) -> LeadTable:
+def read_lead_table(source: str, *, blocksize: int | None = None, workers: int = 1) -> LeadTable:
     """CSV or Parquet files (a path or a glob such as ``leads-*.csv``) as a Dask frame of cells.
 
     Read like the single-process reader: separator and encoding sniffed from the first file,
-    every CSV column as text with empty cells as "", headers trimmed.
+    every CSV column as text with empty cells as "", headers trimmed.  CSV files are cut into
+    blocks of ``blocksize`` bytes (default: two blocks per worker at least, 1–64 MiB each).
     """
     import dask
     import dask.dataframe as dd
@@ -135,6 +137,9 @@ def read_lead_table(source: str, *, blocksize: str | int = BLOCKSIZE) -> LeadTab
             frame = dd.read_parquet(paths)
         else:
             encoding, sep = files._sniff(Path(paths[0]))
+            if blocksize is None:
+                size = sum(Path(p).stat().st_size for p in paths)
+                blocksize = int(min(MAX_BLOCK, max(MIN_BLOCK, size // max(2 * workers, 1) + 1)))
             frame = dd.read_csv(paths, sep=sep, dtype=str, keep_default_na=False, encoding=encoding,
                                 blocksize=blocksize)
         frame = frame.rename(columns={c: str(c).strip() for c in frame.columns})
@@ -309,7 +314,7 @@ def _unsupported(config: TrainConfig) -> None:
 
 def train_dask(source: str, config: TrainConfig, *, client: Any, sample_rows: int = SAMPLE_ROWS,
                progress: ProgressFn | None = None, active: ModelBundle | None = None,
-               blocksize: str | int = BLOCKSIZE) -> TrainResult:
+               blocksize: int | None = None) -> TrainResult:
     """Train a model bundle on the history at ``source`` with ``xgboost.dask`` on ``client``'s cluster.
 
     Returns the same :class:`~backend.core.train.TrainResult` as single-process training, so the
@@ -326,7 +331,7 @@ def train_dask(source: str, config: TrainConfig, *, client: Any, sample_rows: in
         raise BadInput(f"--sample-rows {sample_rows} is too few to fit the schema on: use 1000 or more.")
     notes: list[str] = []
     now = config.now_days if config.now_days is not None else float(np.floor(today_days()))
-    table = read_lead_table(source, blocksize=blocksize)
+    table = read_lead_table(source, blocksize=blocksize, workers=len(client.nthreads()))
     raw = table.frame
     header = list(raw.columns)
     meta = raw._meta
