@@ -195,3 +195,30 @@ def test_the_dask_engine_reads_files_only() -> None:
         read_lead_table("sheet://abc/Leads")
     with pytest.raises(BadInput, match="No file matches"):
         read_lead_table("/nonexistent/leads-*.csv")
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_the_dask_reader_reads_the_cells_the_single_process_reader_does(kind: str, tmp_path: Path) -> None:
+    from backend.scale.dask_train import read_lead_table
+    from backend.sources.files import read_table
+
+    frame = generate(rows=3000, seed=8)
+    path = tmp_path / f"leads.{kind}"
+    if kind == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.astype(str).to_parquet(path)
+    table = read_lead_table(str(path), blocksize=64 * 1024, workers=2)
+    assert table.frame.npartitions >= 4
+    got = table.frame.compute(scheduler="sync").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, read_table(path))
+
+
+def test_cluster_options_without_the_dask_engine_are_refused(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from backend.cli import main
+
+    rc = main(["train", str(tmp_path / "leads.csv"), "--target", "Status", "--positive", "Won",
+               "--scheduler", "tcp://127.0.0.1:8786", "--out", str(tmp_path / "models")])
+    assert rc == 2
+    assert "--engine dask" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from backend.cli import regions
 from backend.cli.common import EXIT_OK, progress_bar, target_args
 from backend.config import Settings
 from backend.core.evaluate import Gates
-from backend.errors import QualityGateFailed
+from backend.errors import BadInput, QualityGateFailed
 
 RETRAIN_LOCK = ".retrain.lock"
 
@@ -182,6 +182,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.engine == "dask":
         return _train_on_dask(args, settings)
+    if args.scheduler or args.workers:
+        raise BadInput("--scheduler and --workers set where a Dask run trains: add --engine dask.")
     with status(f"Reading {args.data}"):
         frame = read_history(args.data, settings)
     out_dir = Path(args.out or settings.model_dir)

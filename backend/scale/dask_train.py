@@ -112,7 +112,8 @@ def read_lead_table(source: str, *, blocksize: int | None = None, workers: int =
 
     Read like the single-process reader: separator and encoding sniffed from the first file,
     every CSV column as text with empty cells as "", headers trimmed.  CSV files are cut into
-    blocks of ``blocksize`` bytes (default: two blocks per worker at least, 1–64 MiB each).
+    blocks of ``blocksize`` bytes (default: two blocks per worker at least, 1–64 MiB each);
+    Parquet files with fewer partitions than two per worker are split.
     """
     import dask
     import dask.dataframe as dd
@@ -135,6 +136,8 @@ def read_lead_table(source: str, *, blocksize: int | None = None, workers: int =
     with dask.config.set({"dataframe.convert-string": False}):
         if kind == "parquet":
             frame = dd.read_parquet(paths)
+            if frame.npartitions < 2 * workers:  # a file or row group per partition: split so every worker holds data
+                frame = frame.repartition(npartitions=2 * workers)
         else:
             encoding, sep = files._sniff(Path(paths[0]))
             if blocksize is None:
