@@ -11,7 +11,7 @@ from backend.cli import regions
 from backend.cli.common import EXIT_OK, progress_bar, target_args
 from backend.config import Settings
 from backend.core.evaluate import Gates
-from backend.errors import QualityGateFailed
+from backend.errors import BadInput, QualityGateFailed
 
 RETRAIN_LOCK = ".retrain.lock"
 
@@ -23,6 +23,7 @@ def add_parsers(sub: Any) -> None:
     training_args(t)
     t.set_defaults(func=cmd_train)
     t.add_argument("--force", action="store_true", help="promote even if a quality gate fails")
+    engine_args(t)
 
     r = sub.add_parser("retrain", help="retrain from the latest outcomes; promote if the gates pass (cron-safe)")
     r.add_argument("data", help="history: sheet://SPREADSHEET_ID/TAB or a file exported from it")
@@ -31,6 +32,28 @@ def add_parsers(sub: Any) -> None:
     r.add_argument("--force", action="store_true",
                    help="train even if the data has not changed since the active model or the last run")
 
+
+
+def engine_args(sp: argparse.ArgumentParser) -> None:
+    """Where ``train`` runs: in this process, or on a Dask cluster (the optional Dask extra)."""
+    sp.add_argument("--engine", choices=("local", "dask"), default="local",
+                    help="local: in this process (default); dask: xgboost.dask on a Dask cluster, for histories "
+                         "that do not fit in memory (CSV / Parquet files or a glob)")
+    sp.add_argument("--scheduler", metavar="ADDRESS",
+                    help="with --engine dask: the scheduler to use (tcp://host:8786); default: a local cluster")
+    sp.add_argument("--workers", type=_positive, metavar="N", help="with --engine dask: workers of the local cluster")
+    sp.add_argument("--sample-rows", type=_positive, default=200_000, metavar="N",
+                    help="with --engine dask: rows the schema is fitted on (a uniform random sample; default 200000)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of 1 or more")
+    return value
 
 
 def training_args(sp: argparse.ArgumentParser) -> None:
@@ -114,7 +137,7 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 
 def _train_and_register(frame: Any, config: Any, out_dir: Path, settings: Settings, *, source: str, command: str,
-                        force: bool, as_json: bool) -> int:
+                        force: bool, as_json: bool, trainer: Any = None) -> int:
     """Train, store the bundle, promote it if it passed (or ``force``), log the run, report."""
     from backend.store.training_run import run_training
 
@@ -123,7 +146,8 @@ def _train_and_register(frame: Any, config: Any, out_dir: Path, settings: Settin
 
     def run() -> Any:
         return run_training(frame, config, out_dir, source=source, command=command, force=force, progress=update,
-                            mlflow_uri=settings.mlflow_uri, mlflow_experiment=settings.mlflow_experiment, notes=notes)
+                            mlflow_uri=settings.mlflow_uri, mlflow_experiment=settings.mlflow_experiment, notes=notes,
+                            trainer=trainer)
 
     if bar is not None:
         with bar:
@@ -156,11 +180,32 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from backend.cli.common import status
     from backend.sources.history import read_history
 
+    if args.engine == "dask":
+        return _train_on_dask(args, settings)
+    if args.scheduler or args.workers:
+        raise BadInput("--scheduler and --workers set where a Dask run trains: add --engine dask.")
     with status(f"Reading {args.data}"):
         frame = read_history(args.data, settings)
     out_dir = Path(args.out or settings.model_dir)
     return _train_and_register(frame, _train_config(args), out_dir, settings, source=str(args.data), command="train",
                                force=args.force, as_json=args.json)
+
+
+def _train_on_dask(args: argparse.Namespace, settings: Settings) -> int:
+    """``train --engine dask``: the same run, with ``xgboost.dask`` on the cluster (backend/scale/dask_train.py)."""
+    from functools import partial
+
+    from backend.scale.cluster import dask_client, require_dask
+
+    require_dask()
+    from backend.scale.dask_train import train_dask
+
+    config = _train_config(args)
+    out_dir = Path(args.out or settings.model_dir)
+    with dask_client(args.scheduler, workers=args.workers) as client:
+        trainer = partial(train_dask, str(args.data), client=client, sample_rows=args.sample_rows)
+        return _train_and_register(None, config, out_dir, settings, source=str(args.data), command="train",
+                                   force=args.force, as_json=args.json, trainer=trainer)
 
 
 def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
@@ -212,7 +257,13 @@ def _print_training(card: dict[str, Any], result: Any, bundle_dir: Path, promote
     if result.groups is not None:
         print(f"Repeated leads: {result.groups.sentence()}")
     split = card["data"]["split"]
-    print(f"Held-out rows: {split.get('method')}; final boosters refit on {split.get('refit_on')} non-test rows.")
+    engine = card.get("engine")
+    if engine:  # --engine dask: what ran where (backend/scale/dask_train.py)
+        print(f"Engine: {engine['name']} ({engine['workers']} workers, {engine['partitions']} partitions, "
+              f"{engine['rows']} rows); schema fitted on a sample of {engine['sample_rows']} rows.")
+        print(f"Held-out rows: {split.get('method')}; the classifier learnt from {split.get('refit_on')} fit rows.")
+    else:
+        print(f"Held-out rows: {split.get('method')}; final boosters refit on {split.get('refit_on')} non-test rows.")
     if card.get("data_quality"):  # what was read in each column (backend/core/quality.py)
         from backend.core.quality import format_quality
         print("\n".join(format_quality(card["data_quality"])))

@@ -72,7 +72,21 @@ def outcome_labels(values: pd.Series, positive: str, negatives: Sequence[str] = 
         raise BadInput(f"Cannot tell which values in '{column}' mean a lost lead. Values seen, most common first: "
                        f"{seen}. Pass --negative VALUE for each value that means lost; rows with any other value "
                        "are treated as open leads.", column=column)
+    return _labels(text, pos, neg), sorted(neg)
+
+
+def label_rows(values: pd.Series, positive: str, negatives: Sequence[str]) -> np.ndarray:
+    """1 / 0 / NaN per row for outcomes already decided (the negatives as :func:`outcome_labels` returned them).
+
+    No inference and no errors: a chunk of a history may hold only open leads.
+    """
+    pos = normalize_label(pd.Series([positive], dtype=object)).iloc[0]
+    neg = set(normalize_label(pd.Series(list(negatives), dtype=object))) if len(negatives) else set()
+    return _labels(normalize_label(values), pos, neg)
+
+
+def _labels(text: pd.Series, pos: str, neg: set[str]) -> np.ndarray:
     y = np.full(len(text), np.nan)
     y[text.eq(pos).to_numpy()] = 1.0
     y[text.isin(neg).to_numpy()] = 0.0
-    return y, sorted(neg)
+    return y

@@ -49,11 +49,13 @@ def active_or_none(model_dir: Path, notes: list[str] | None = None) -> Any:
 def run_training(frame: Any, config: Any, out_dir: Path, *, source: str, command: str, force: bool = False,
                  auto_promote: bool = True, progress: ProgressFn | None = None,
                  mlflow_uri: str | None = None, mlflow_experiment: str = "lead-score",
-                 notes: list[str] | None = None) -> RunOutcome:
+                 notes: list[str] | None = None, trainer: Any = None) -> RunOutcome:
     """Train, store the bundle, promote it if it passed (or ``force``), log the run.
 
     With ``auto_promote`` False nothing is promoted: the bundle waits for a decision
-    (``registry.promote``).
+    (``registry.promote``).  ``trainer`` replaces the single-process ``train(frame, config, …)``
+    (``frame`` is then unused): called as ``trainer(config, progress=…, active=…)``, it returns a
+    ``TrainResult`` — the Dask engine (``backend.scale.dask_train``) is one.
     """
     from backend.core.train import train
     from backend.reports.model_report import attach_report
@@ -62,7 +64,10 @@ def run_training(frame: Any, config: Any, out_dir: Path, *, source: str, command
     previous = registry.active_version(out_dir) if (out_dir / registry.ACTIVE).is_file() else None
     active = active_or_none(out_dir, notes)
     started = time.perf_counter()
-    result = train(frame, config, progress=progress, active=active)
+    if trainer is None:
+        result = train(frame, config, progress=progress, active=active)
+    else:
+        result = trainer(config, progress=progress, active=active)
     elapsed = time.perf_counter() - started
     card = result.bundle.card
     if result.heldout is not None:  # the model report travels with the bundle (sealed by its card)
