@@ -14,9 +14,9 @@ import pytest
 BACKEND = Path(__file__).resolve().parent.parent / "backend"
 
 # Libraries of the edges: HTTP, Google APIs, plotting, experiment tracking.
-EDGE_LIBRARIES = ("flask", "werkzeug", "gspread", "google", "requests", "matplotlib", "mlflow")
+EDGE_LIBRARIES = ("flask", "werkzeug", "gspread", "google", "requests", "matplotlib", "mlflow", "dask", "distributed")
 # The product's own edges.
-EDGE_PACKAGES = ("backend.web", "backend.sheets", "backend.cli", "backend.reports", "backend.sources")
+EDGE_PACKAGES = ("backend.web", "backend.sheets", "backend.cli", "backend.reports", "backend.sources", "backend.scale")
 
 
 def imported_modules(source: str, module: str) -> set[str]:
@@ -49,6 +49,13 @@ def violations(package: str, forbidden: tuple[str, ...]) -> list[str]:
 
 def test_the_core_imports_no_edge_library_and_no_edge_package() -> None:
     assert violations("backend.core", EDGE_LIBRARIES + EDGE_PACKAGES) == []
+
+
+def test_dask_is_imported_only_by_the_scale_package() -> None:
+    """The optional extra stays optional: nothing outside ``backend.scale`` imports Dask at all."""
+    for package in ("backend.core", "backend.store", "backend.sources", "backend.sheets", "backend.web",
+                    "backend.reports", "backend.sample"):
+        assert violations(package, ("dask", "distributed", "xgboost.dask")) == [], package
 
 
 def test_the_sheets_adapter_does_not_import_the_web_layer() -> None:
