@@ -45,6 +45,7 @@ from backend.core.batch import OUTPUT_DTYPES, output_meta, score_chunk, user_col
 from backend.core.outputs import LEAD_SCORE, OUTPUT_COLUMNS
 from backend.core.scoring import ScoreResult
 from backend.errors import BadInput
+from backend.sources.files import csv_write_options, sniff_text
 from backend.store.bundle import CARD, ModelBundle
 
 DEFAULT_BLOCKSIZE = "16MB"   # bytes of CSV (or Parquet data) per partition: ~100k lead rows, as one-process chunks
@@ -129,19 +130,7 @@ def _kind_of(name: str, head: bytes) -> str:
 
 def _sniff(raw: bytes) -> tuple[str, str]:
     """(encoding, separator) from a file's first 64 KiB: the single-process reader's rule."""
-    sample, encoding = "", "latin-1"
-    for candidate in ("utf-8-sig", "cp1252", "latin-1"):
-        try:
-            sample = raw.decode(candidate)
-            encoding = candidate
-            break
-        except UnicodeDecodeError:
-            continue
-    try:
-        sep = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",;\t|").delimiter
-    except csv.Error:
-        sep = ","
-    return encoding, sep
+    return sniff_text(raw)
 
 
 def _header(name: str, head: bytes, encoding: str, sep: str) -> list[str]:
@@ -312,17 +301,16 @@ def output_schema(inputs: Inputs, ddf: Any) -> Any:
 
 def _write_part(frame: pd.DataFrame, path: str, fmt: str, schema: Any) -> None:
     import fsspec
-
-    if fmt == "csv":
-        with fsspec.open(path, "wt", encoding="utf-8", newline="") as fh:
-            frame.to_csv(fh, index=False)
-        return
     import pyarrow as pa
+    import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     with fsspec.open(path, "wb") as fh:
-        pq.write_table(table, fh)
+        if fmt == "csv":  # written as the one-process path writes its CSV
+            pacsv.write_csv(table, fh, write_options=csv_write_options())
+        else:
+            pq.write_table(table, fh)
 
 
 def _score_and_write(chunk: pd.DataFrame, payload: dict[str, Any], scored_at: str, reasons: bool, out: str,

@@ -20,13 +20,13 @@ from backend.errors import BadInput
 WRITABLE = (".csv", ".xlsx", ".parquet")
 
 
-def _sniff(path: Path) -> tuple[str, str]:
-    """Guess (encoding, separator) from the first 64 KiB."""
-    raw = path.read_bytes()[:65536]
-    sample = ""
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+def sniff_text(raw: bytes) -> tuple[str, str]:
+    """(encoding, separator) of a text table from its first bytes (64 KiB are plenty)."""
+    sample, encoding = "", "latin-1"
+    for candidate in ("utf-8-sig", "cp1252", "latin-1"):
         try:
-            sample = raw.decode(encoding)
+            sample = raw.decode(candidate)
+            encoding = candidate
             break
         except UnicodeDecodeError:
             continue
@@ -35,6 +35,12 @@ def _sniff(path: Path) -> tuple[str, str]:
     except csv.Error:
         sep = ","
     return encoding, sep
+
+
+def _sniff(path: Path) -> tuple[str, str]:
+    """Guess (encoding, separator) from the first 64 KiB."""
+    with path.open("rb") as fh:
+        return sniff_text(fh.read(65536))
 
 
 _SAVE_AS = ("In Google Sheets use File → Download → Comma-separated values (.csv) or Microsoft Excel (.xlsx), "
@@ -173,10 +179,10 @@ class Chunk:
 
     ``cells`` holds the cells :func:`read_table` gives (a CSV cell is exactly its text, a blank
     cell ``""``; read from CSV, the columns are pandas text held by Arrow rather than Python
-    objects, which the scoring core hashes and reads without a Python object per cell).  ``text`` holds the same columns as an
-    Arrow table of strings (null = blank): the CSV and Parquet writers copy it to the output
-    without a round trip through Python objects.  Each side is made from the other only
-    when asked for.  ``start`` is the position of the chunk's first row among the leads
+    objects, which the scoring core hashes and reads without a Python object per cell).
+    ``text`` holds the same columns as an Arrow table of strings (null = blank): the CSV and
+    Parquet writers copy it to the output without a round trip through Python objects.  Each
+    side is made from the other only when asked for.  ``start`` is the position of the chunk's first row among the leads
     (0 = the row under the header).
     """
 
@@ -218,6 +224,11 @@ class Chunk:
                 arrays.append(pa.array([None if _blank(v) else str(v) for v in self.cells.iloc[:, j]],
                                        type=pa.string()))
         return pa.Table.from_arrays(arrays, names=self.columns)
+
+    @property
+    def typed(self) -> pa.Table | None:
+        """The columns as read, with their own types (Parquet's numbers stay numbers); None if not read by Arrow."""
+        return self._table.rename_columns(self.columns) if self._table is not None else None
 
     def select(self, positions: list[int]) -> Chunk:
         """The same rows with only the columns at ``positions``."""
@@ -510,7 +521,8 @@ class TableWriter:
                 self._thread = None
 
     def _write(self, chunk: Chunk, outputs: pd.DataFrame) -> None:
-        text = chunk.text
+        typed = chunk.typed if self.suffix == ".parquet" else None  # Parquet to Parquet keeps the column types
+        text = typed if typed is not None else chunk.text
         if self._schema is None:
             self._open(text, outputs)
         assert self._schema is not None
@@ -524,7 +536,7 @@ class TableWriter:
             self._writer.write(table)
 
     def _open(self, text: pa.Table, outputs: pd.DataFrame) -> None:
-        fields = [pa.field(name, pa.string()) for name in text.column_names]
+        fields = [pa.field(name, text.schema.field(j).type) for j, name in enumerate(text.column_names)]
         for name, dtype in outputs.dtypes.items():
             kind = "i" if str(dtype) in ("Int64", "int64") else "f" if pd.api.types.is_float_dtype(dtype) else "s"
             fields.append(pa.field(str(name), {"i": pa.int64(), "f": pa.float64(), "s": pa.string()}[kind]))
@@ -532,8 +544,9 @@ class TableWriter:
             import pyarrow.parquet as pq
 
             # pandas' own description of the columns, so that read_parquet gives Lead Score as Int64 as before.
-            like = pd.concat([pd.DataFrame({n: pd.Series(dtype=object) for n in text.column_names}),
-                              outputs.head(0)], axis=1)
+            own = text.schema.empty_table().to_pandas()
+            texts = {n: object for n, t in own.dtypes.items() if not pd.api.types.is_numeric_dtype(t)}
+            like = pd.concat([own.astype(texts), outputs.head(0)], axis=1)
             metadata = pa.Schema.from_pandas(like, preserve_index=False).metadata
             self._schema = pa.schema(fields, metadata=metadata)
             self._writer = pq.ParquetWriter(self._partial, self._schema)
@@ -541,8 +554,7 @@ class TableWriter:
             import pyarrow.csv as pacsv
 
             self._schema = pa.schema(fields)
-            self._writer = pacsv.CSVWriter(self._partial, self._schema,
-                                           write_options=pacsv.WriteOptions(quoting_style="needed"))
+            self._writer = pacsv.CSVWriter(self._partial, self._schema, write_options=csv_write_options())
 
     def close(self) -> None:
         """Finish the file and put it at its path."""
@@ -569,6 +581,13 @@ class TableWriter:
                 self._writer = None
         self._frames = []
         self._partial.unlink(missing_ok=True)
+
+
+def csv_write_options() -> Any:
+    """How every CSV the product writes is written (pyarrow; quotes only where a cell needs them)."""
+    import pyarrow.csv as pacsv
+
+    return pacsv.WriteOptions(quoting_style="needed")
 
 
 def _arrow_column(values: pd.Series, kind: pa.DataType) -> pa.Array:
