@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,6 +80,19 @@ def test_a_row_longer_than_a_read_block_is_refused_in_words(tmp_path: Path, smal
 
 # ----------------------------------------------------------------- the score command on a generated file
 
+@pytest.fixture(autouse=True)
+def one_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every run in a test scores "at" the same minute, so two runs can be compared cell for cell."""
+    import backend.cli.score as score_cli
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:
+            return datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+
+    monkeypatch.setattr(score_cli, "datetime", Frozen)
+
+
 @pytest.fixture(scope="module")
 def leads_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("leads") / "leads.csv"
@@ -106,7 +121,7 @@ def test_no_reasons_gives_the_same_scores(leads_csv: Path, tiny_models_dir: Path
     assert a[SCORE_REASONS].str.len().gt(0).all()
     assert (b[SCORE_REASONS] == "").all()  # the column stays, blank
     same = [c for c in a.columns if c != SCORE_REASONS]
-    assert {"Lead Score", "Close Probability", "Predicted MRR", "Segment"} <= set(same)
+    assert {"Lead Score", "Close Probability", "Predicted MRR", "Segment", "Model Version"} <= set(same)
     pd.testing.assert_frame_equal(a[same], b[same])
 
 
