@@ -145,38 +145,32 @@ class FeatureBuilder:
         self._memos = [Memo() for _ in self.columns_]
         self._level_index = {name: {level: i for i, level in enumerate(levels)}
                              for name, levels in self.categories_.items()}
-        self._headers: dict[tuple[str, ...], tuple[dict[str, int], list[str], list[str]]] = {}
-        self._positions: dict[tuple[str, ...], dict[str, int]] = {}
+        # What each header sent so far matched (a sheet sends the same header with every request).
+        self._headers: dict[tuple[str, ...], tuple[tuple[dict[str, int], list[str], list[str]], dict[str, int]]] = {}
+        self._reason_memos: list[dict[Any, tuple[str, str]]] = [{} for _ in self.columns_]
         self.column_keys_: list[str] = [c.key for c in self.columns_]
 
-    def header_positions(self, header: pd.Index) -> dict[str, int]:
-        """Normalized header text → its first position (remembered per header)."""
-        key = tuple(str(h) for h in header)
-        found = self._positions.get(key)
-        if found is None:
-            if len(self._positions) >= 64:
-                self._positions.clear()
-            found = self._positions[key] = {normalize_name(h): i for i, h in reversed(list(enumerate(header)))}
-        return found
-
-    def reason_memos(self, *, today_dependent: bool = False) -> list[dict[Any, tuple[str, str]]]:
-        """Per column, reason texts already written (fresh ones when the words depend on the day)."""
-        if today_dependent:
-            return [{} for _ in self.columns_]
-        memos = self.__dict__.get("_reason_memos")
-        if memos is None:
-            memos = self._reason_memos = [{} for _ in self.columns_]
-        return memos
-
-    def _match(self, header: pd.Index) -> tuple[dict[str, int], list[str], list[str]]:
-        """Model columns by header position (remembered per header: a sheet sends the same one each time)."""
+    def _header(self, header: pd.Index) -> tuple[tuple[dict[str, int], list[str], list[str]], dict[str, int]]:
         key = tuple(str(h) for h in header)
         found = self._headers.get(key)
         if found is None:
             if len(self._headers) >= 64:
                 self._headers.clear()
-            found = self._headers[key] = match_columns(self.schema, header)
+            positions = {normalize_name(h): i for i, h in reversed(list(enumerate(header)))}
+            found = self._headers[key] = (match_columns(self.schema, header), positions)
         return found
+
+    def header_positions(self, header: pd.Index) -> dict[str, int]:
+        """Normalized header text → its first position (remembered per header)."""
+        return self._header(header)[1]
+
+    def _match(self, header: pd.Index) -> tuple[dict[str, int], list[str], list[str]]:
+        """Model columns by header position, missing and unknown columns (remembered per header)."""
+        return self._header(header)[0]
+
+    def reason_memos(self, *, today_dependent: bool = False) -> list[dict[Any, tuple[str, str]]]:
+        """Per column, reason texts already written (fresh ones when the words depend on the day)."""
+        return [{} for _ in self.columns_] if today_dependent else self._reason_memos
 
     def to_json(self) -> dict[str, Any]:
         """The fitted preprocessing as plain data (no pickle: loading it never runs code)."""

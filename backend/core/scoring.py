@@ -312,12 +312,6 @@ def reason_table(bundle: ModelBundle, frame: pd.DataFrame, features: pd.DataFram
     return out
 
 
-def reasons_text(bundle: ModelBundle, frame: pd.DataFrame, features: pd.DataFrame | np.ndarray,
-                 contributions: np.ndarray, top: int = TOP_REASONS) -> list[list[str]]:
-    """The top drivers of each lead's score as short text with a direction (↑ raises, ↓ lowers)."""
-    return table_to_lists(reason_table(bundle, frame, features, contributions, top))
-
-
 def table_to_lists(table: np.ndarray) -> list[list[str]]:
     """A reason table (rows × top, None-padded) as each lead's list of reasons."""
     return [[t for t in row if t is not None] for row in table.tolist()]
